@@ -1,6 +1,15 @@
 """dispatchlab: exact power-system dispatch beside learned methods, benchmarked honestly."""
 
 from dispatchlab.cases import Case, CaseValidationError, TimeSeries
+from dispatchlab.cases.library import UnknownCaseError, list_cases, load_case
 
 __version__ = "0.1.0"
-__all__ = ["Case", "CaseValidationError", "TimeSeries", "__version__"]
+__all__ = [
+    "Case",
+    "CaseValidationError",
+    "TimeSeries",
+    "UnknownCaseError",
+    "__version__",
+    "list_cases",
+    "load_case",
+]

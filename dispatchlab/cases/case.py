@@ -127,8 +127,9 @@ class Case:
         tables = {k: normalize_table(k, v, problems) for k, v in given.items()}
         if not (np.isfinite(base_mva) and base_mva > 0):
             problems.append(f"base_mva must be a positive number, got {base_mva}")
-        if not problems:
-            problems = validate_tables(tables, allow_negative_x)
+        if not any("required column" in p or "must be" in p for p in problems):
+            # unknown columns do not stop the content checks: report everything at once
+            problems += validate_tables(tables, allow_negative_x)
         if timeseries is not None and not problems:
             problems += _check_series(timeseries, tables)
         if problems:

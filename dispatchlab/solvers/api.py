@@ -1,0 +1,117 @@
+"""``dispatchlab.solve(case, problem, **options) -> Result``: the one entry point."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from dispatchlab.solvers.data import dispatch_data
+from dispatchlab.solvers.network import dc_network
+from dispatchlab.solvers.problems.dispatch import DispatchOptions, build_dispatch
+from dispatchlab.solvers.problems.extract import build_result_tables
+from dispatchlab.solvers.result import Result
+from dispatchlab.solvers.status import Status
+
+BACKENDS = ("highs", "pyomo")
+
+#: problem name -> (default network formulation, multi-period by default)
+DISPATCH_PROBLEMS: dict[str, tuple[str, bool]] = {
+    "ed": ("copperplate", False),
+    "dcopf": ("btheta", False),
+    "multiperiod": ("copperplate", True),
+}
+
+#: problems registered by other modules (sced, …): name -> solve function
+EXTRA_PROBLEMS: dict[str, Callable[..., Result]] = {}
+
+
+def problems() -> list[str]:
+    """Names accepted by :func:`solve`."""
+    _register_extras()
+    return [*DISPATCH_PROBLEMS, *EXTRA_PROBLEMS]
+
+
+def solve(case, problem: str = "dcopf", *, backend: str = "highs", **options) -> Result:
+    """Solve ``problem`` on ``case`` and return a :class:`Result`.
+
+    Dispatch problems (``ed``, ``dcopf``, ``multiperiod``) accept ``formulation``
+    (copperplate / btheta / ptdf), ``periods`` (``None`` = one snapshot, ``"all"`` = the whole
+    time series, or a number) and ``start``, ``time_limit``, ``solver`` (Pyomo backend) and the
+    fields of :class:`DispatchOptions` (``allow_shedding``, ``reserves``, ``ramping``,
+    ``line_limits``, ``rating``, ``storage_terminal``).
+    """
+    _register_extras()
+    if problem in EXTRA_PROBLEMS:
+        return EXTRA_PROBLEMS[problem](case, backend=backend, **options)
+    if problem not in DISPATCH_PROBLEMS:
+        raise ValueError(f"unknown problem '{problem}'; use one of {problems()}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}'; use one of {BACKENDS}")
+    return solve_dispatch(case, problem, backend=backend, **options)
+
+
+def solve_dispatch(case, problem: str, *, backend: str = "highs", formulation: str | None = None,
+                   periods: int | str | None = None, start: int = 0,
+                   time_limit: float | None = None, solver: str = "appsi_highs",
+                   **options) -> Result:
+    network, multi = DISPATCH_PROBLEMS[problem]
+    opts = DispatchOptions(network=formulation or network, **options)
+    t0 = time.perf_counter()
+    n_periods = _periods(case, periods, multi, start)
+    d = dispatch_data(case, n_periods, start)
+    net = dc_network(case) if opts.network != "copperplate" else None
+    rate = _rates(case, net, opts.rating) if net is not None else None
+    model = build_dispatch(d, opts, net, rate)
+    t1 = time.perf_counter()
+    sol = _solve_model(model, backend, time_limit, solver)
+    t2 = time.perf_counter()
+    result = Result(status=sol.status, objective=sol.objective, problem=problem,
+                    case_name=case.name, info={"iterations": sol.iterations,
+                                               "backend": backend, "formulation": opts.network,
+                                               "periods": d.T, "columns": model.n_cols,
+                                               "rows": model.n_rows})
+    if sol.status is Status.OPTIMAL:
+        for key, table in build_result_tables(model, sol, d, opts, net, rate).items():
+            setattr(result, key, table)
+    result.timings = {"build": t1 - t0, "solve": t2 - t1, "extract": time.perf_counter() - t2}
+    return result
+
+
+def _solve_model(model, backend: str, time_limit, solver: str):
+    if backend == "highs":
+        from dispatchlab.solvers.backends.highs import solve_highs
+
+        return solve_highs(model, time_limit=time_limit)
+    from dispatchlab.solvers.backends.pyomo import solve_pyomo
+
+    return solve_pyomo(model, solver=solver, time_limit=time_limit)
+
+
+def _periods(case, periods, multi: bool, start: int) -> int | None:
+    if periods is None and not multi:
+        return None
+    if periods is None or periods == "all":
+        if case.timeseries is None:
+            raise ValueError(f"case '{case.name}' has no time series for a multi-period problem")
+        return len(case.timeseries) - start
+    return int(periods)
+
+
+def _rates(case, net, rating: str) -> np.ndarray:
+    if rating not in ("rate_a_mva", "rate_b_mva", "rate_c_mva"):
+        raise ValueError(f"unknown rating '{rating}'; use rate_a_mva, rate_b_mva or rate_c_mva")
+    return case.branches[rating].reindex(net.branch_ids).to_numpy()
+
+
+def _register_extras() -> None:
+    """Problems living in their own modules register themselves on import."""
+    import importlib
+
+    for module in ("dispatchlab.solvers.problems.sced",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise

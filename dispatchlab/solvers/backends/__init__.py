@@ -1,0 +1,1 @@
+"""Backends: who solves a LinearModel (highspy direct, Pyomo)."""

@@ -1,0 +1,149 @@
+"""highspy direct: the default backend, fed with sparse matrices in one call.
+
+:class:`HighsModel` keeps the HiGHS instance alive so that costs, bounds and right-hand sides
+can be changed in place and the problem re-solved warm from the previous basis (rolling
+horizon, environments, scenario sweeps, lazy constraint generation).
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from dispatchlab.solvers.model import LinearModel
+from dispatchlab.solvers.status import Solution, Status
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
+    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
+}
+
+
+def _inf(a: np.ndarray, big: float) -> np.ndarray:
+    return np.clip(a, -big, big)
+
+
+class HighsModel:
+    """A LinearModel loaded into a persistent HiGHS instance."""
+
+    def __init__(self, model: LinearModel, *, time_limit: float | None = None,
+                 options: dict | None = None):
+        self.model = model
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        if time_limit is not None:
+            self.h.setOptionValue("time_limit", float(time_limit))
+        for key, value in (options or {}).items():
+            self.h.setOptionValue(key, value)
+        self._big = self.h.getInfinity()
+        self._pass(model)
+        self.n_con_blocks = len(model.con_blocks)
+
+    def _pass(self, m: LinearModel) -> None:
+        lp = highspy.HighsLp()
+        lp.num_col_ = m.n_cols
+        lp.num_row_ = m.n_rows
+        lp.col_cost_ = m.cost
+        lp.col_lower_ = _inf(m.lb, self._big)
+        lp.col_upper_ = _inf(m.ub, self._big)
+        lp.row_lower_ = _inf(m.row_lb, self._big)
+        lp.row_upper_ = _inf(m.row_ub, self._big)
+        lp.offset_ = m.offset
+        a = m.matrix().tocsc()
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data
+        self.h.passModel(lp)
+        cols, q = m.quadratic()
+        if cols.size:
+            hess = highspy.HighsHessian()
+            hess.dim_ = m.n_cols
+            hess.format_ = highspy.HessianFormat.kTriangular
+            qm = sp.csc_matrix((q, (cols, cols)), shape=(m.n_cols, m.n_cols))
+            hess.start_ = qm.indptr.astype(np.int32)
+            hess.index_ = qm.indices.astype(np.int32)
+            hess.value_ = qm.data
+            self.h.passHessian(hess)
+
+    # ---------------------------------------------------------------- in-place updates
+    def set_costs(self, block: str, cost) -> None:
+        b = self.model.var_blocks[block]
+        c = np.broadcast_to(np.asarray(cost, float), (b.size,))
+        self.h.changeColsCost(b.size, b.positions.astype(np.int32), c)
+
+    def set_bounds(self, block: str, lb=None, ub=None) -> None:
+        b = self.model.var_blocks[block]
+        sol = self.h.getLp()
+        lo = np.asarray(sol.col_lower_)[b.positions] if lb is None else lb
+        hi = np.asarray(sol.col_upper_)[b.positions] if ub is None else ub
+        lo = _inf(np.broadcast_to(np.asarray(lo, float), (b.size,)), self._big)
+        hi = _inf(np.broadcast_to(np.asarray(hi, float), (b.size,)), self._big)
+        self.h.changeColsBounds(b.size, b.positions.astype(np.int32), lo, hi)
+
+    def set_rhs(self, block: str, lb=None, ub=None) -> None:
+        b = self.model.con_blocks[block]
+        lp = self.h.getLp()
+        lo = np.asarray(lp.row_lower_)[b.positions] if lb is None else lb
+        hi = np.asarray(lp.row_upper_)[b.positions] if ub is None else ub
+        lo = _inf(np.broadcast_to(np.asarray(lo, float), (b.size,)), self._big)
+        hi = _inf(np.broadcast_to(np.asarray(hi, float), (b.size,)), self._big)
+        self.h.changeRowsBounds(b.size, b.positions.astype(np.int32), lo, hi)
+
+    def add_new_rows(self) -> int:
+        """Push constraint blocks added to the LinearModel since the last push; returns count."""
+        triplets, lbs, ubs = self.model.triplets_since(self.n_con_blocks)
+        if not triplets:
+            return 0
+        first = min(int(t[0].min()) for t in triplets if t[0].size) if any(
+            t[0].size for t in triplets) else self.h.getNumRow()
+        first = min(first, self.h.getNumRow())
+        r = np.concatenate([t[0] for t in triplets]) - first
+        c = np.concatenate([t[1] for t in triplets])
+        v = np.concatenate([t[2] for t in triplets])
+        lo, hi = np.concatenate(lbs), np.concatenate(ubs)
+        a = sp.csr_matrix((v, (r, c)), shape=(len(lo), self.model.n_cols))
+        self.h.addRows(len(lo), _inf(lo, self._big), _inf(hi, self._big), a.nnz,
+                       a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32), a.data)
+        self.n_con_blocks = len(self.model.con_blocks)
+        return len(lo)
+
+    # ------------------------------------------------------------------------- solve
+    def solve(self) -> Solution:
+        start = time.perf_counter()
+        self.h.run()
+        solve_s = time.perf_counter() - start
+        status = _STATUS.get(self.h.getModelStatus(), Status.ERROR)
+        info = self.h.getInfo()
+        iterations = int(info.simplex_iteration_count) + int(max(info.ipm_iteration_count, 0))
+        message = self.h.modelStatusToString(self.h.getModelStatus())
+        if status is not Status.OPTIMAL:
+            n, m = self.h.getNumCol(), self.h.getNumRow()
+            nan = np.full(n, np.nan)
+            return Solution(status, np.nan, nan, np.full(m, np.nan), nan, np.full(m, np.nan),
+                            iterations, solve_s, message)
+        sol = self.h.getSolution()
+        return Solution(
+            status=status,
+            objective=float(self.h.getInfo().objective_function_value),
+            x=np.asarray(sol.col_value),
+            row_dual=np.asarray(sol.row_dual),
+            col_dual=np.asarray(sol.col_dual),
+            row_activity=np.asarray(sol.row_value),
+            iterations=iterations,
+            solve_s=solve_s,
+            message=message,
+        )
+
+
+def solve_highs(model: LinearModel, *, time_limit: float | None = None,
+                options: dict | None = None) -> Solution:
+    """Build a HiGHS instance for ``model`` and solve it once."""
+    return HighsModel(model, time_limit=time_limit, options=options).solve()

@@ -1,0 +1,151 @@
+"""DC network math on arrays: incidence, susceptances, PTDF and LODF rows.
+
+Functions here take plain arrays (positions, reactances, taps), never a Case, so that the same
+math serves solvers, environments and learned methods. :func:`dc_network` is the one bridge
+from a Case. Dense PTDF/LODF matrices are never required: rows and columns come from sparse LU
+solves of the reduced B matrix, so N-1 screening of ACTIVSg10k fits in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+@dataclass(frozen=True)
+class DCNetwork:
+    """The DC model of the in-service network of a Case, in positions (0 … n-1)."""
+
+    bus_ids: np.ndarray  # bus_id of each position
+    branch_ids: np.ndarray  # branch_id of each in-service branch position
+    f: np.ndarray  # from-bus position per branch
+    t: np.ndarray  # to-bus position per branch
+    b: np.ndarray  # series susceptance 1 / (x · tap), p.u.
+    shift_rad: np.ndarray  # phase shift φ, radians
+    ref: np.ndarray  # positions of reference buses (one per island)
+    base_mva: float
+    isolated: np.ndarray  # positions of ISOLATED buses (angle fixed, no injection)
+
+    @property
+    def n_bus(self) -> int:
+        return len(self.bus_ids)
+
+    @property
+    def n_branch(self) -> int:
+        return len(self.branch_ids)
+
+    @cached_property
+    def incidence(self) -> sp.csr_matrix:
+        """A (branch × bus): +1 at the from bus, −1 at the to bus."""
+        rows = np.concatenate([np.arange(self.n_branch)] * 2)
+        cols = np.concatenate([self.f, self.t])
+        vals = np.concatenate([np.ones(self.n_branch), -np.ones(self.n_branch)])
+        return sp.csr_matrix((vals, (rows, cols)), shape=(self.n_branch, self.n_bus))
+
+    @cached_property
+    def bf(self) -> sp.csr_matrix:
+        """Bf = diag(b)·A: branch flows (p.u.) from angles, f = Bf θ − b φ."""
+        return sp.diags(self.b) @ self.incidence
+
+    @cached_property
+    def bbus(self) -> sp.csc_matrix:
+        """Bbus = Aᵀ diag(b) A."""
+        return (self.incidence.T @ self.bf).tocsc()
+
+    @cached_property
+    def nonref(self) -> np.ndarray:
+        mask = np.ones(self.n_bus, dtype=bool)
+        mask[self.ref] = False
+        mask[self.isolated] = False
+        return np.flatnonzero(mask)
+
+    @cached_property
+    def _lu(self):
+        reduced = self.bbus[self.nonref][:, self.nonref].tocsc()
+        return spla.splu(reduced)
+
+    def solve_angles(self, p_pu: np.ndarray) -> np.ndarray:
+        """θ (rad) with θ_ref = 0 for injections ``p_pu`` (bus × k or bus)."""
+        p = np.asarray(p_pu, float)
+        theta = np.zeros_like(p, dtype=float)
+        theta[self.nonref] = self._lu.solve(np.ascontiguousarray(p[self.nonref]))
+        return theta
+
+    @cached_property
+    def shift_injection_pu(self) -> np.ndarray:
+        """Bus injections equivalent to the phase shifters: Aᵀ (b φ)."""
+        return self.incidence.T @ (self.b * self.shift_rad)
+
+    def flows_pu(self, p_pu: np.ndarray) -> np.ndarray:
+        """Branch flows (p.u.) for bus injections ``p_pu`` (bus or bus × k), shifts included."""
+        p = np.asarray(p_pu, float)
+        shift = self.shift_injection_pu if p.ndim == 1 else self.shift_injection_pu[:, None]
+        theta = self.solve_angles(p + shift)
+        bphi = self.b * self.shift_rad
+        return self.bf @ theta - (bphi if p.ndim == 1 else bphi[:, None])
+
+    def ptdf_rows(self, branches: np.ndarray | None = None) -> np.ndarray:
+        """PTDF rows (len(branches) × bus) with the reference buses as slack.
+
+        PTDFᵀ = Bbus_r⁻¹ Bf_rᵀ (Bbus symmetric), computed with the cached LU; only the asked
+        rows are formed, so the dense matrix is never needed for large cases.
+        """
+        rows = np.arange(self.n_branch) if branches is None else np.asarray(branches)
+        out = np.zeros((len(rows), self.n_bus))
+        if len(rows) == 0:
+            return out
+        rhs = self.bf[rows][:, self.nonref].toarray().T
+        out[:, self.nonref] = self._lu.solve(np.ascontiguousarray(rhs)).T
+        return out
+
+    def ptdf(self) -> np.ndarray:
+        """The full PTDF matrix (branch × bus); prefer :meth:`ptdf_rows` for large cases."""
+        return self.ptdf_rows(None)
+
+    def lodf_columns(self, outages: np.ndarray) -> np.ndarray:
+        """LODF columns (branch × len(outages)): flow change on every branch per unit of
+        pre-outage flow on the outaged branch. Radial outages (islanding) give NaN columns."""
+        k = np.asarray(outages)
+        inj = np.zeros((self.n_bus, len(k)))
+        inj[self.f[k], np.arange(len(k))] += 1.0
+        inj[self.t[k], np.arange(len(k))] -= 1.0
+        theta = self.solve_angles(inj)
+        ptdf_k = self.bf @ theta  # flow on every branch per unit transfer f_k -> t_k
+        denom = 1.0 - ptdf_k[k, np.arange(len(k))]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lodf = ptdf_k / denom
+        lodf[k, np.arange(len(k))] = -1.0
+        bridges = np.abs(denom) < 1e-9
+        lodf[:, bridges] = np.nan
+        return lodf
+
+
+def dc_network(case) -> DCNetwork:
+    """The DC network of the in-service branches of ``case``."""
+    buses = case.buses
+    br = case.branches
+    br = br[br["in_service"]]
+    pos = {bid: i for i, bid in enumerate(buses.index)}
+    f = br["from_bus"].map(pos).to_numpy()
+    t = br["to_bus"].map(pos).to_numpy()
+    x = br["x_pu"].to_numpy()
+    if (x == 0).any():
+        # kind='switch' may have zero impedance in the Case; the DC model needs a reactance
+        x = np.where(x == 0, 1e-6, x)
+    b = 1.0 / (x * br["tap_ratio"].to_numpy())
+    ref = np.flatnonzero(buses["bus_type"].to_numpy() == "REF")
+    return DCNetwork(
+        bus_ids=buses.index.to_numpy(),
+        branch_ids=br.index.to_numpy(),
+        f=f,
+        t=t,
+        b=b,
+        shift_rad=np.deg2rad(br["shift_deg"].to_numpy()),
+        ref=ref,
+        base_mva=case.base_mva,
+        isolated=np.flatnonzero(buses["bus_type"].to_numpy() == "ISOLATED"),
+    )

@@ -19,12 +19,12 @@ demo: $(STAMP)
 	$(BIN)/dispatchlab pf ieee123
 
 lint: $(STAMP)
-	$(BIN)/ruff check dispatchlab tests benchmarks
-	$(BIN)/ruff format --check dispatchlab tests benchmarks
+	$(BIN)/ruff check dispatchlab tests benchmarks tools
+	$(BIN)/ruff format --check dispatchlab tests benchmarks tools
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix dispatchlab tests benchmarks
-	$(BIN)/ruff format dispatchlab tests benchmarks
+	$(BIN)/ruff check --fix dispatchlab tests benchmarks tools
+	$(BIN)/ruff format dispatchlab tests benchmarks tools
 
 test: lint
 	$(BIN)/pytest -q

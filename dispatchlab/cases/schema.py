@@ -133,7 +133,11 @@ LOAD_COLUMNS: dict[str, Column] = {
 DER_COLUMNS: dict[str, Column] = {
     "name": Column("object", ""),
     "bus": Column("int64"),
-    "kind": Column("object", doc=", ".join(DER_KINDS)),
+    "kind": Column(
+        "object",
+        doc=", ".join(DER_KINDS) + "; a flexible_load bids cost_usd_per_mwh: it consumes "
+        "more (p < 0) below that price and less (p > 0) above it",
+    ),
     "p_mw": Column("float64", 0.0, doc="output (negative = consumption / charging)"),
     "q_mvar": Column("float64", 0.0),
     "p_min_mw": Column("float64", 0.0, doc="negative for storage charging / flexible load"),

@@ -56,7 +56,7 @@ def _column_values(
     if col.dtype == "object":
         return np.asarray(values.astype(str).to_numpy(), dtype=object)
     if col.dtype == "bool":
-        if values.dtype != bool and not set(pd.unique(values)) <= {0, 1, True, False}:
+        if values.dtype != bool and not set(pd.unique(values)) <= {0, 1}:
             problems.append(f"{table}.{name}: values must be true/false, got {_sample(values)}")
             return np.zeros(n, dtype=bool)
         return values.astype(bool).to_numpy()

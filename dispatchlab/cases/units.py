@@ -53,12 +53,16 @@ def pu_to_mw(p_pu: ArrayLike, base_mva: float) -> np.ndarray:
     return np.asarray(p_pu, dtype=float) * base_mva
 
 
-def nf_to_b_pu(c_nf: ArrayLike, base_kv: ArrayLike, base_mva: float, f_hz: float = 50.0) -> np.ndarray:
+def nf_to_b_pu(
+    c_nf: ArrayLike, base_kv: ArrayLike, base_mva: float, f_hz: float = 50.0
+) -> np.ndarray:
     """Total shunt capacitance (nF) to charging susceptance in p.u."""
     b_s = 2.0 * np.pi * f_hz * np.asarray(c_nf, dtype=float) * 1e-9
     return siemens_to_pu(b_s, base_kv, base_mva)
 
 
-def b_pu_to_nf(b_pu: ArrayLike, base_kv: ArrayLike, base_mva: float, f_hz: float = 50.0) -> np.ndarray:
+def b_pu_to_nf(
+    b_pu: ArrayLike, base_kv: ArrayLike, base_mva: float, f_hz: float = 50.0
+) -> np.ndarray:
     b_s = pu_to_siemens(b_pu, base_kv, base_mva)
     return b_s / (2.0 * np.pi * f_hz) * 1e9

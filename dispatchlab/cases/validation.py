@@ -74,7 +74,11 @@ def validate_tables(t: Mapping[str, pd.DataFrame], allow_negative_x: bool) -> li
     for name in TABLES:
         check_finite(name, t[name], problems)
     buses, branches, gens, loads, ders = (
-        t["buses"], t["branches"], t["gens"], t["loads"], t["ders"]
+        t["buses"],
+        t["branches"],
+        t["gens"],
+        t["loads"],
+        t["ders"],
     )
     if len(buses) == 0:
         problems.append("buses: the case has no bus")
@@ -150,9 +154,13 @@ def _check_pwl(pwl: pd.DataFrame, gens: pd.DataFrame, problems: list[str]) -> No
     need = set(gens.index[gens["cost_model"] == "pwl"])
     have = set(pwl["gen_id"])
     if need - have:
-        problems.append(f"gen_cost_pwl: no breakpoints for pwl generator(s) {sorted(need - have)[:5]}")
+        problems.append(
+            f"gen_cost_pwl: no breakpoints for pwl generator(s) {sorted(need - have)[:5]}"
+        )
     if have - set(gens.index):
-        problems.append(f"gen_cost_pwl: breakpoints for missing gen(s) {sorted(have - set(gens.index))[:5]}")
+        problems.append(
+            f"gen_cost_pwl: breakpoints for missing gen(s) {sorted(have - set(gens.index))[:5]}"
+        )
     for gid, grp in pwl.groupby("gen_id"):
         p = grp.sort_values("point")["p_mw"].to_numpy()
         if len(p) < 2 or (np.diff(p) <= 0).any():
@@ -175,8 +183,11 @@ def _check_islands(buses, branches, gens, problems) -> None:
     if len(buses) == 0:
         return
     pos = pd.Series(np.arange(len(buses)), index=buses.index)
-    live = branches[branches["in_service"] & branches["from_bus"].isin(pos.index)
-                    & branches["to_bus"].isin(pos.index)]
+    live = branches[
+        branches["in_service"]
+        & branches["from_bus"].isin(pos.index)
+        & branches["to_bus"].isin(pos.index)
+    ]
     i = pos[live["from_bus"]].to_numpy()
     j = pos[live["to_bus"]].to_numpy()
     n = len(buses)
@@ -194,4 +205,3 @@ def _check_islands(buses, branches, gens, problems) -> None:
                 f"buses: island of {int(members.sum())} bus(es) {ids}… has no REF bus "
                 "(mark one bus_type='REF' or mark the island's buses 'ISOLATED')"
             )
-

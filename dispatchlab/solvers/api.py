@@ -8,13 +8,16 @@ from collections.abc import Callable
 import numpy as np
 
 from dispatchlab.solvers.data import dispatch_data
+from dispatchlab.solvers.diagnose import diagnose
 from dispatchlab.solvers.network import dc_network
 from dispatchlab.solvers.problems.dispatch import DispatchOptions, build_dispatch
 from dispatchlab.solvers.problems.extract import build_result_tables
+from dispatchlab.solvers.problems.storage_modes import enforce_storage_exclusive
 from dispatchlab.solvers.result import Result
 from dispatchlab.solvers.status import Status
 
-BACKENDS = ("highs", "pyomo")
+#: auto = HiGHS for LPs/MIPs, Clarabel for QPs (see backends/clarabel.py for why)
+BACKENDS = ("auto", "highs", "clarabel", "pyomo")
 
 #: problem name -> (default network formulation, multi-period by default)
 DISPATCH_PROBLEMS: dict[str, tuple[str, bool]] = {
@@ -33,7 +36,7 @@ def problems() -> list[str]:
     return [*DISPATCH_PROBLEMS, *EXTRA_PROBLEMS]
 
 
-def solve(case, problem: str = "dcopf", *, backend: str = "highs", **options) -> Result:
+def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> Result:
     """Solve ``problem`` on ``case`` and return a :class:`Result`.
 
     Dispatch problems (``ed``, ``dcopf``, ``multiperiod``) accept ``formulation``
@@ -52,10 +55,18 @@ def solve(case, problem: str = "dcopf", *, backend: str = "highs", **options) ->
     return solve_dispatch(case, problem, backend=backend, **options)
 
 
-def solve_dispatch(case, problem: str, *, backend: str = "highs", formulation: str | None = None,
-                   periods: int | str | None = None, start: int = 0,
-                   time_limit: float | None = None, solver: str = "appsi_highs",
-                   **options) -> Result:
+def solve_dispatch(
+    case,
+    problem: str,
+    *,
+    backend: str = "auto",
+    formulation: str | None = None,
+    periods: int | str | None = None,
+    start: int = 0,
+    time_limit: float | None = None,
+    solver: str = "appsi_highs",
+    **options,
+) -> Result:
     network, multi = DISPATCH_PROBLEMS[problem]
     opts = DispatchOptions(network=formulation or network, **options)
     t0 = time.perf_counter()
@@ -65,18 +76,50 @@ def solve_dispatch(case, problem: str, *, backend: str = "highs", formulation: s
     rate = _rates(case, net, opts.rating) if net is not None else None
     model = build_dispatch(d, opts, net, rate)
     t1 = time.perf_counter()
+    backend = resolve_backend(model, backend)
     sol = _solve_model(model, backend, time_limit, solver)
+    extra: dict = {}
+    if backend in ("highs", "clarabel"):  # overlapping charge/discharge -> storage_modes.py
+        sol, extra = enforce_storage_exclusive(
+            model,
+            d,
+            sol,
+            opts.storage_exclusive,
+            time_limit=time_limit,
+            qp_solve=lambda m: _solve_model(m, backend, time_limit, solver),
+        )
     t2 = time.perf_counter()
-    result = Result(status=sol.status, objective=sol.objective, problem=problem,
-                    case_name=case.name, info={"iterations": sol.iterations,
-                                               "backend": backend, "formulation": opts.network,
-                                               "periods": d.T, "columns": model.n_cols,
-                                               "rows": model.n_rows})
+    result = Result(
+        status=sol.status,
+        objective=sol.objective,
+        problem=problem,
+        case_name=case.name,
+        info={
+            "iterations": sol.iterations,
+            "backend": backend,
+            "formulation": opts.network,
+            "periods": d.T,
+            "columns": model.n_cols,
+            "rows": model.n_rows,
+            **extra,
+        },
+    )
     if sol.status is Status.OPTIMAL:
         for key, table in build_result_tables(model, sol, d, opts, net, rate).items():
             setattr(result, key, table)
+    elif sol.status is Status.INFEASIBLE and backend in ("highs", "clarabel"):
+        result.diagnosis = diagnose(model, d, net, time_limit=time_limit)
     result.timings = {"build": t1 - t0, "solve": t2 - t1, "extract": time.perf_counter() - t2}
     return result
+
+
+def resolve_backend(model, backend: str) -> str:
+    """``auto`` -> ``clarabel`` when the objective has quadratic terms, else ``highs``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}'; use one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    return "clarabel" if model.quadratic()[0].size else "highs"
 
 
 def _solve_model(model, backend: str, time_limit, solver: str):
@@ -84,6 +127,10 @@ def _solve_model(model, backend: str, time_limit, solver: str):
         from dispatchlab.solvers.backends.highs import solve_highs
 
         return solve_highs(model, time_limit=time_limit)
+    if backend == "clarabel":
+        from dispatchlab.solvers.backends.clarabel import solve_clarabel
+
+        return solve_clarabel(model, time_limit=time_limit)
     from dispatchlab.solvers.backends.pyomo import solve_pyomo
 
     return solve_pyomo(model, solver=solver, time_limit=time_limit)

@@ -65,22 +65,32 @@ def dispatch_data(case, periods: int | None = None, start: int = 0, dt_h: float 
     else:
         ts = case.timeseries
         if ts is None:
-            raise ValueError(f"case '{case.name}' has no time series; multi-period dispatch "
-                             "needs one (see dispatchlab.cases.timeseries.attach_profiles)")
+            raise ValueError(
+                f"case '{case.name}' has no time series; multi-period dispatch "
+                "needs one (see dispatchlab.cases.timeseries.attach_profiles)"
+            )
         if start < 0 or start + periods > len(ts):
-            raise ValueError(f"periods {start}…{start + periods - 1} outside the time series "
-                             f"of {len(ts)} steps")
-        times = pd.Index(ts.index[start:start + periods], name="period")
+            raise ValueError(
+                f"periods {start}…{start + periods - 1} outside the time series of {len(ts)} steps"
+            )
+        times = pd.Index(ts.index[start : start + periods], name="period")
         step_h = ts.step / pd.Timedelta(hours=1) if len(ts) > 1 else 1.0
         step_h = step_h if dt_h is None else dt_h
-        series = {k: ts[k].iloc[start:start + periods] for k in ts.keys()}
+        series = {k: ts[k].iloc[start : start + periods] for k in ts.keys()}
     T = len(times)
     return DispatchData(
-        case_name=case.name, base_mva=case.base_mva, bus_ids=buses.index.to_numpy(),
-        bus_zone=buses["zone"].to_numpy(), times=times, dt_h=float(step_h),
-        gens=_gens(case, pos, series, T), loads=_loads(case, pos, series, T),
-        ders=_ders(case, pos, series, T), storage=_storage(case, pos),
-        pwl=case.gen_cost_pwl, reserves=case.reserves,
+        case_name=case.name,
+        base_mva=case.base_mva,
+        bus_ids=buses.index.to_numpy(),
+        bus_zone=buses["zone"].to_numpy(),
+        times=times,
+        dt_h=float(step_h),
+        gens=_gens(case, pos, series, T),
+        loads=_loads(case, pos, series, T),
+        ders=_ders(case, pos, series, T),
+        storage=_storage(case, pos),
+        pwl=case.gen_cost_pwl,
+        reserves=case.reserves,
         bus_shunt_mw=buses["gs_mw"].to_numpy(),
     )
 
@@ -99,10 +109,22 @@ def _per_period(static: pd.Series, series: dict | None, key: str, T: int) -> np.
 def _gens(case, pos, series, T) -> Table:
     g = case.gens
     g = g[g["in_service"]]
-    cols = {name: g[name].to_numpy() for name in (
-        "p_min_mw", "cost_c2_usd_per_mw2h", "cost_c1_usd_per_mwh", "cost_c0_usd_per_h",
-        "ramp_up_mw_per_h", "ramp_down_mw_per_h", "reserve_up_max_mw", "reserve_down_max_mw",
-        "reserve_cost_usd_per_mwh", "p_mw", "co2_t_per_mwh")}
+    cols = {
+        name: g[name].to_numpy()
+        for name in (
+            "p_min_mw",
+            "cost_c2_usd_per_mw2h",
+            "cost_c1_usd_per_mwh",
+            "cost_c0_usd_per_h",
+            "ramp_up_mw_per_h",
+            "ramp_down_mw_per_h",
+            "reserve_up_max_mw",
+            "reserve_down_max_mw",
+            "reserve_cost_usd_per_mwh",
+            "p_mw",
+            "co2_t_per_mwh",
+        )
+    }
     cols["p_max_mw"] = _per_period(g["p_max_mw"], series, "gen_p_max_mw", T)
     cols["pwl"] = (g["cost_model"] == "pwl").to_numpy()
     return Table(g.index.to_numpy(), pos[g["bus"]].to_numpy(), cols)
@@ -111,16 +133,20 @@ def _gens(case, pos, series, T) -> Table:
 def _loads(case, pos, series, T) -> Table:
     ld = case.loads
     ld = ld[ld["in_service"]]
-    cols = {"p_mw": _per_period(ld["p_mw"], series, "load_p_mw", T),
-            "voll_usd_per_mwh": ld["voll_usd_per_mwh"].to_numpy()}
+    cols = {
+        "p_mw": _per_period(ld["p_mw"], series, "load_p_mw", T),
+        "voll_usd_per_mwh": ld["voll_usd_per_mwh"].to_numpy(),
+    }
     return Table(ld.index.to_numpy(), pos[ld["bus"]].to_numpy(), cols)
 
 
 def _ders(case, pos, series, T) -> Table:
     d = case.ders
     d = d[d["in_service"] & d["kind"].isin(GENERATING_DERS)]
-    cols = {name: d[name].to_numpy() for name in (
-        "p_min_mw", "cost_usd_per_mwh", "curtail_cost_usd_per_mwh", "ramp_mw_per_h")}
+    cols = {
+        name: d[name].to_numpy()
+        for name in ("p_min_mw", "cost_usd_per_mwh", "curtail_cost_usd_per_mwh", "ramp_mw_per_h")
+    }
     cols["p_max_mw"] = _per_period(d["p_max_mw"], series, "der_p_max_mw", T)
     cols["kind"] = d["kind"].to_numpy()
     return Table(d.index.to_numpy(), pos[d["bus"]].to_numpy(), cols)
@@ -129,7 +155,17 @@ def _ders(case, pos, series, T) -> Table:
 def _storage(case, pos) -> Table:
     d = case.ders
     d = d[d["in_service"] & (d["kind"] == "storage")]
-    cols = {name: d[name].to_numpy() for name in (
-        "p_min_mw", "p_max_mw", "e_min_mwh", "e_max_mwh", "e_init_mwh", "eff_charge",
-        "eff_discharge", "cost_usd_per_mwh")}
+    cols = {
+        name: d[name].to_numpy()
+        for name in (
+            "p_min_mw",
+            "p_max_mw",
+            "e_min_mwh",
+            "e_max_mwh",
+            "e_init_mwh",
+            "eff_charge",
+            "eff_discharge",
+            "cost_usd_per_mwh",
+        )
+    }
     return Table(d.index.to_numpy(), pos[d["bus"]].to_numpy(), cols)

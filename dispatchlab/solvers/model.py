@@ -145,9 +145,11 @@ class LinearModel:
 
     def triplets_since(self, n_blocks_before: int):
         """Triplets of the constraint blocks added after the first ``n_blocks_before``."""
-        return self._triplets[n_blocks_before:], self._row_lb[n_blocks_before:], self._row_ub[
-            n_blocks_before:
-        ]
+        return (
+            self._triplets[n_blocks_before:],
+            self._row_lb[n_blocks_before:],
+            self._row_ub[n_blocks_before:],
+        )
 
     def set_var_bounds(self, name: str, lb=None, ub=None) -> None:
         """Change the bounds of a whole block (used before the first solve)."""
@@ -158,8 +160,10 @@ class LinearModel:
             self._ub[k] = np.broadcast_to(np.asarray(ub, float), self._ub[k].shape).copy()
 
     def __repr__(self) -> str:
-        return (f"LinearModel({self.name!r}: {self.n_cols} columns in {len(self.var_blocks)} "
-                f"blocks, {self.n_rows} rows in {len(self.con_blocks)} blocks)")
+        return (
+            f"LinearModel({self.name!r}: {self.n_cols} columns in {len(self.var_blocks)} "
+            f"blocks, {self.n_rows} rows in {len(self.con_blocks)} blocks)"
+        )
 
 
 def _as_index(index) -> pd.Index:

@@ -29,6 +29,7 @@ class DCNetwork:
     ref: np.ndarray  # positions of reference buses (one per island)
     base_mva: float
     isolated: np.ndarray  # positions of ISOLATED buses (angle fixed, no injection)
+    r: np.ndarray | None = None  # series resistance, p.u. (loss approximation only)
 
     @property
     def n_bus(self) -> int:
@@ -148,4 +149,5 @@ def dc_network(case) -> DCNetwork:
         ref=ref,
         base_mva=case.base_mva,
         isolated=np.flatnonzero(buses["bus_type"].to_numpy() == "ISOLATED"),
+        r=br["r_pu"].to_numpy(dtype=float),
     )

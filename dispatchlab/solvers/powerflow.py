@@ -50,7 +50,9 @@ class PowerFlowResult:
         }
 
 
-def run_ac_powerflow(case, *, tolerance_mva: float = 1e-9, max_iteration: int = 30, init: str = "flat"):
+def run_ac_powerflow(
+    case, *, tolerance_mva: float = 1e-9, max_iteration: int = 30, init: str = "flat"
+):
     """Solve the AC power flow of ``case`` (set-points as given) with pandapower's ``runpp``.
 
     Raises :class:`PowerFlowError` if Newton–Raphson does not converge.
@@ -62,8 +64,13 @@ def run_ac_powerflow(case, *, tolerance_mva: float = 1e-9, max_iteration: int = 
     net = to_pandapower(case)
     start = time.perf_counter()
     try:
-        pp.runpp(net, calculate_voltage_angles=True, init=init, tolerance_mva=tolerance_mva,
-                 max_iteration=max_iteration)
+        pp.runpp(
+            net,
+            calculate_voltage_angles=True,
+            init=init,
+            tolerance_mva=tolerance_mva,
+            max_iteration=max_iteration,
+        )
     except pp.powerflow.LoadflowNotConverged as exc:
         raise PowerFlowError(
             f"AC power flow of case '{case.name}' did not converge in {max_iteration} "
@@ -76,29 +83,50 @@ def run_ac_powerflow(case, *, tolerance_mva: float = 1e-9, max_iteration: int = 
 def _result(case, net, solve_s: float) -> PowerFlowResult:
     bus_ids = _ids(net.bus, case.buses.index)
     bus = pd.DataFrame(
-        {"vm_pu": net.res_bus["vm_pu"].to_numpy(), "va_deg": net.res_bus["va_degree"].to_numpy(),
-         "p_mw": -net.res_bus["p_mw"].to_numpy(), "q_mvar": -net.res_bus["q_mvar"].to_numpy()},
+        {
+            "vm_pu": net.res_bus["vm_pu"].to_numpy(),
+            "va_deg": net.res_bus["va_degree"].to_numpy(),
+            "p_mw": -net.res_bus["p_mw"].to_numpy(),
+            "q_mvar": -net.res_bus["q_mvar"].to_numpy(),
+        },
         index=pd.Index(bus_ids, name="bus_id"),
     ).loc[case.buses.index]
     parts = []
-    for table, res, f, t in (("line", "res_line", "from", "to"), ("trafo", "res_trafo", "hv", "lv")):
+    for table, res, f, t in (
+        ("line", "res_line", "from", "to"),
+        ("trafo", "res_trafo", "hv", "lv"),
+    ):
         elements = net[table]
         if len(elements) == 0:
             continue
         r = net[res]
         ids = elements["dl_id"].to_numpy() if "dl_id" in elements else elements.index.to_numpy()
-        parts.append(pd.DataFrame({
-            "p_from_mw": r[f"p_{f}_mw"].to_numpy(), "q_from_mvar": r[f"q_{f}_mvar"].to_numpy(),
-            "p_to_mw": r[f"p_{t}_mw"].to_numpy(), "q_to_mvar": r[f"q_{t}_mvar"].to_numpy(),
-            "loss_mw": r["pl_mw"].to_numpy(), "loading_pct": _loading(case, ids, r, f, t),
-        }, index=pd.Index(ids.astype("int64"), name="branch_id")))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "p_from_mw": r[f"p_{f}_mw"].to_numpy(),
+                    "q_from_mvar": r[f"q_{f}_mvar"].to_numpy(),
+                    "p_to_mw": r[f"p_{t}_mw"].to_numpy(),
+                    "q_to_mvar": r[f"q_{t}_mvar"].to_numpy(),
+                    "loss_mw": r["pl_mw"].to_numpy(),
+                    "loading_pct": _loading(case, ids, r, f, t),
+                },
+                index=pd.Index(ids.astype("int64"), name="branch_id"),
+            )
+        )
     branch = pd.concat(parts).sort_index() if parts else pd.DataFrame()
     ext = net.res_ext_grid
-    iterations = int(net._ppc["iterations"]) if net._ppc is not None and "iterations" in net._ppc else -1
+    iterations = (
+        int(net._ppc["iterations"]) if net._ppc is not None and "iterations" in net._ppc else -1
+    )
     return PowerFlowResult(
-        case_name=case.name, bus=bus, branch=branch,
-        slack_p_mw=float(ext["p_mw"].sum()), slack_q_mvar=float(ext["q_mvar"].sum()),
-        solve_s=solve_s, iterations=iterations,
+        case_name=case.name,
+        bus=bus,
+        branch=branch,
+        slack_p_mw=float(ext["p_mw"].sum()),
+        slack_q_mvar=float(ext["q_mvar"].sum()),
+        solve_s=solve_s,
+        iterations=iterations,
     )
 
 

@@ -43,17 +43,27 @@ class Result:
         return float(self.bus["shed_mw"].sum()) if "shed_mw" in self.bus else 0.0
 
     def summary(self) -> dict:
-        out = {"problem": self.problem, "case": self.case_name, "status": str(self.status),
-               "objective": self.objective, **{f"{k}_s": v for k, v in self.timings.items()}}
+        out = {
+            "problem": self.problem,
+            "case": self.case_name,
+            "status": str(self.status),
+            "objective": self.objective,
+            **{f"{k}_s": v for k, v in self.timings.items()},
+        }
         if self.optimal and "lmp_usd_per_mwh" in self.bus:
             out["lmp_min_usd_per_mwh"] = float(self.bus["lmp_usd_per_mwh"].min())
             out["lmp_max_usd_per_mwh"] = float(self.bus["lmp_usd_per_mwh"].max())
             out["shed_mw"] = self.shed_mw
         if self.optimal and "shadow_price_usd_per_mwh" in self.branch:
-            out["binding_branches"] = int((self.branch["shadow_price_usd_per_mwh"].abs() > 1e-6).sum())
+            out["binding_branches"] = int(
+                (self.branch["shadow_price_usd_per_mwh"].abs() > 1e-6).sum()
+            )
         out.update({k: v for k, v in self.info.items() if isinstance(v, int | float | str)})
         return out
 
     def __repr__(self) -> str:
-        return (f"Result({self.problem} on {self.case_name}: {self.status}, "
-                f"objective={self.objective:,.6g}, timings={ {k: round(v, 4) for k, v in self.timings.items()} })")
+        timings = {k: round(v, 4) for k, v in self.timings.items()}
+        return (
+            f"Result({self.problem} on {self.case_name}: {self.status}, "
+            f"objective={self.objective:,.6g}, timings={timings})"
+        )

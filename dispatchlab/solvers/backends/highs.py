@@ -33,8 +33,9 @@ def _inf(a: np.ndarray, big: float) -> np.ndarray:
 class HighsModel:
     """A LinearModel loaded into a persistent HiGHS instance."""
 
-    def __init__(self, model: LinearModel, *, time_limit: float | None = None,
-                 options: dict | None = None):
+    def __init__(
+        self, model: LinearModel, *, time_limit: float | None = None, options: dict | None = None
+    ):
         self.model = model
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
@@ -102,16 +103,26 @@ class HighsModel:
         triplets, lbs, ubs = self.model.triplets_since(self.n_con_blocks)
         if not triplets:
             return 0
-        first = min(int(t[0].min()) for t in triplets if t[0].size) if any(
-            t[0].size for t in triplets) else self.h.getNumRow()
+        first = (
+            min(int(t[0].min()) for t in triplets if t[0].size)
+            if any(t[0].size for t in triplets)
+            else self.h.getNumRow()
+        )
         first = min(first, self.h.getNumRow())
         r = np.concatenate([t[0] for t in triplets]) - first
         c = np.concatenate([t[1] for t in triplets])
         v = np.concatenate([t[2] for t in triplets])
         lo, hi = np.concatenate(lbs), np.concatenate(ubs)
         a = sp.csr_matrix((v, (r, c)), shape=(len(lo), self.model.n_cols))
-        self.h.addRows(len(lo), _inf(lo, self._big), _inf(hi, self._big), a.nnz,
-                       a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32), a.data)
+        self.h.addRows(
+            len(lo),
+            _inf(lo, self._big),
+            _inf(hi, self._big),
+            a.nnz,
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data,
+        )
         self.n_con_blocks = len(self.model.con_blocks)
         return len(lo)
 
@@ -127,8 +138,17 @@ class HighsModel:
         if status is not Status.OPTIMAL:
             n, m = self.h.getNumCol(), self.h.getNumRow()
             nan = np.full(n, np.nan)
-            return Solution(status, np.nan, nan, np.full(m, np.nan), nan, np.full(m, np.nan),
-                            iterations, solve_s, message)
+            return Solution(
+                status,
+                np.nan,
+                nan,
+                np.full(m, np.nan),
+                nan,
+                np.full(m, np.nan),
+                iterations,
+                solve_s,
+                message,
+            )
         sol = self.h.getSolution()
         return Solution(
             status=status,
@@ -143,7 +163,8 @@ class HighsModel:
         )
 
 
-def solve_highs(model: LinearModel, *, time_limit: float | None = None,
-                options: dict | None = None) -> Solution:
+def solve_highs(
+    model: LinearModel, *, time_limit: float | None = None, options: dict | None = None
+) -> Solution:
     """Build a HiGHS instance for ``model`` and solve it once."""
     return HighsModel(model, time_limit=time_limit, options=options).solve()

@@ -32,12 +32,20 @@ class DispatchOptions:
     line_limits: bool = True  #: enforce branch ratings (btheta, ptdf)
     rating: str = "rate_a_mva"  #: which rating limits base-case flows
     storage_terminal: str = "cyclic"  #: cyclic (end ≥ start), free, or fixed (end = start)
+    #: auto: re-solve with a binary mode per (storage, period) only if the LP charges and
+    #: discharges at once; always: do so every time; off: keep the LP (see storage_modes.py)
+    storage_exclusive: str = "auto"
+    losses: bool = False  #: linearised losses and loss LMP component (ptdf only; losses.py)
 
     def __post_init__(self):
         if self.network not in NETWORKS:
             raise ValueError(f"unknown network formulation '{self.network}'; use one of {NETWORKS}")
         if self.storage_terminal not in ("cyclic", "free", "fixed"):
             raise ValueError("storage_terminal must be 'cyclic', 'free' or 'fixed'")
+        if self.storage_exclusive not in ("auto", "always", "off"):
+            raise ValueError("storage_exclusive must be 'auto', 'always' or 'off'")
+        if self.losses and self.network != "ptdf":
+            raise ValueError("losses=True needs the 'ptdf' network formulation")
 
 
 def grid(ids: np.ndarray, data: DispatchData, name: str) -> pd.MultiIndex:
@@ -54,9 +62,13 @@ def add_generators(m: LinearModel, d: DispatchData) -> None:
     g, T, dt = d.gens, d.T, d.dt_h
     pwl = g["pwl"]
     c1 = np.where(pwl, 0.0, g["cost_c1_usd_per_mwh"]) * dt
-    block = m.add_vars("gen_p_mw", grid(g.ids, d, "gen_id"),
-                       lb=np.repeat(g["p_min_mw"], T), ub=g["p_max_mw"].T.ravel(),
-                       cost=np.repeat(c1, T))
+    block = m.add_vars(
+        "gen_p_mw",
+        grid(g.ids, d, "gen_id"),
+        lb=np.repeat(g["p_min_mw"], T),
+        ub=g["p_max_mw"].T.ravel(),
+        cost=np.repeat(c1, T),
+    )
     c2 = np.where(pwl, 0.0, g["cost_c2_usd_per_mw2h"]) * dt
     m.add_quadratic(block.positions, np.repeat(2.0 * c2, T))
     m.offset += float(np.where(pwl, 0.0, g["cost_c0_usd_per_h"]).sum() * dt * T)
@@ -92,8 +104,13 @@ def add_load_shedding(m: LinearModel, d: DispatchData, allowed: bool) -> None:
     """shed_l,t ∈ [0, max(P_l,t, 0)] at VOLL (upper bound 0 when shedding is not allowed)."""
     ld, T = d.loads, d.T
     ub = np.maximum(ld["p_mw"], 0.0).T.ravel() if allowed else 0.0
-    m.add_vars("load_shed_mw", grid(ld.ids, d, "load_id"), lb=0.0, ub=ub,
-               cost=np.repeat(ld["voll_usd_per_mwh"], T) * d.dt_h)
+    m.add_vars(
+        "load_shed_mw",
+        grid(ld.ids, d, "load_id"),
+        lb=0.0,
+        ub=ub,
+        cost=np.repeat(ld["voll_usd_per_mwh"], T) * d.dt_h,
+    )
 
 
 def add_ders(m: LinearModel, d: DispatchData) -> None:
@@ -101,8 +118,13 @@ def add_ders(m: LinearModel, d: DispatchData) -> None:
     der, T = d.ders, d.T
     curtail = np.where(np.isin(der["kind"], RENEWABLE_DERS), der["curtail_cost_usd_per_mwh"], 0.0)
     cost = (der["cost_usd_per_mwh"] - curtail) * d.dt_h
-    m.add_vars("der_p_mw", grid(der.ids, d, "der_id"), lb=np.repeat(der["p_min_mw"], T),
-               ub=der["p_max_mw"].T.ravel(), cost=np.repeat(cost, T))
+    m.add_vars(
+        "der_p_mw",
+        grid(der.ids, d, "der_id"),
+        lb=np.repeat(der["p_min_mw"], T),
+        ub=der["p_max_mw"].T.ravel(),
+        cost=np.repeat(cost, T),
+    )
     m.offset += float((curtail[None, :] * der["p_max_mw"]).sum() * d.dt_h)
 
 
@@ -113,33 +135,55 @@ def add_storage(m: LinearModel, d: DispatchData, terminal: str) -> None:
     n = len(s)
     idx = grid(s.ids, d, "der_id")
     ch = m.add_vars("storage_charge_mw", idx, ub=np.repeat(-s["p_min_mw"], T))
-    dis = m.add_vars("storage_discharge_mw", idx, ub=np.repeat(s["p_max_mw"], T),
-                     cost=np.repeat(s["cost_usd_per_mwh"], T) * dt)
-    soc = m.add_vars("storage_soc_mwh", idx, lb=np.repeat(s["e_min_mwh"], T),
-                     ub=np.repeat(s["e_max_mwh"], T))
+    dis = m.add_vars(
+        "storage_discharge_mw",
+        idx,
+        ub=np.repeat(s["p_max_mw"], T),
+        cost=np.repeat(s["cost_usd_per_mwh"], T) * dt,
+    )
+    soc = m.add_vars(
+        "storage_soc_mwh", idx, lb=np.repeat(s["e_min_mwh"], T), ub=np.repeat(s["e_max_mwh"], T)
+    )
     cc, cd, ce = cols_of(ch.start, n, T), cols_of(dis.start, n, T), cols_of(soc.start, n, T)
     r = np.arange(n * T).reshape(n, T)
     prev = ce[:, :-1]
     rows = np.concatenate([r.ravel(), r.ravel(), r.ravel(), r[:, 1:].ravel()])
     cols = np.concatenate([ce.ravel(), cc.ravel(), cd.ravel(), prev.ravel()])
-    vals = np.concatenate([np.ones(n * T), np.repeat(-s["eff_charge"] * dt, T),
-                           np.repeat(dt / s["eff_discharge"], T), -np.ones(n * (T - 1))])
+    vals = np.concatenate(
+        [
+            np.ones(n * T),
+            np.repeat(-s["eff_charge"] * dt, T),
+            np.repeat(dt / s["eff_discharge"], T),
+            -np.ones(n * (T - 1)),
+        ]
+    )
     rhs = np.zeros((n, T))
     rhs[:, 0] = s["e_init_mwh"]
     m.add_cons("storage_soc_balance", idx, rows, cols, vals, lb=rhs.ravel(), ub=rhs.ravel())
     if terminal != "free" and n:
         ub = s["e_init_mwh"] if terminal == "fixed" else INF
-        m.add_cons("storage_terminal_soc", pd.Index(s.ids, name="der_id"), np.arange(n),
-                   ce[:, -1], 1.0, lb=s["e_init_mwh"], ub=ub)
+        m.add_cons(
+            "storage_terminal_soc",
+            pd.Index(s.ids, name="der_id"),
+            np.arange(n),
+            ce[:, -1],
+            1.0,
+            lb=s["e_init_mwh"],
+            ub=ub,
+        )
 
 
 def injection_terms(m: LinearModel, d: DispatchData):
     """(bus position, period, column, sign) of every MW injection variable."""
     T = d.T
     parts = []
-    for block, table, sign in (("gen_p_mw", d.gens, 1.0), ("load_shed_mw", d.loads, 1.0),
-                               ("der_p_mw", d.ders, 1.0), ("storage_discharge_mw", d.storage, 1.0),
-                               ("storage_charge_mw", d.storage, -1.0)):
+    for block, table, sign in (
+        ("gen_p_mw", d.gens, 1.0),
+        ("load_shed_mw", d.loads, 1.0),
+        ("der_p_mw", d.ders, 1.0),
+        ("storage_discharge_mw", d.storage, 1.0),
+        ("storage_charge_mw", d.storage, -1.0),
+    ):
         if block not in m.var_blocks or len(table) == 0:
             continue
         b = m.var_blocks[block]
@@ -159,30 +203,42 @@ def bus_demand_mw(d: DispatchData) -> np.ndarray:
 
 def add_balance_copperplate(m: LinearModel, d: DispatchData) -> None:
     """Σ injections_t = Σ demand_t, one row per period (dual: the system price)."""
-    bus, period, cols, sign = injection_terms(m, d)
+    _, period, cols, sign = injection_terms(m, d)
     rhs = bus_demand_mw(d).sum(axis=1)
     m.add_cons("power_balance", d.times, period, cols, sign, lb=rhs, ub=rhs)
 
 
 def add_btheta_network(m: LinearModel, d: DispatchData, net: DCNetwork, rate: np.ndarray) -> None:
     """θ at every bus (0 at the reference), flows f = base·b·(θ_f − θ_t − φ) within ratings,
-    and a balance per bus and period (dual: the LMP)."""
+    and a balance per bus and period (dual: the LMP).
+
+    The angle variable is ϑ = base·θ (block ``bus_va_x_base``): with θ in radians the flow rows
+    carry coefficients base·b up to ~1e6 and HiGHS's QP solver reported "solve error" on
+    pglib case200/case2000; scaled, the same problem solves (f = b·(ϑ_f − ϑ_t − base·φ))."""
     T, nb, nl = d.T, net.n_bus, net.n_branch
     fixed = np.zeros(nb, bool)
     fixed[net.ref] = True
     fixed[net.isolated] = True
     th_lb = np.where(fixed, 0.0, -INF)
-    th = m.add_vars("bus_va_rad", grid(d.bus_ids, d, "bus_id"), lb=np.repeat(th_lb, T),
-                    ub=np.repeat(-th_lb, T))
-    flow = m.add_vars("branch_p_mw", grid(net.branch_ids, d, "branch_id"),
-                      lb=np.repeat(-rate, T), ub=np.repeat(rate, T))
+    th = m.add_vars(
+        "bus_va_x_base",
+        grid(d.bus_ids, d, "bus_id"),
+        lb=np.repeat(th_lb, T),
+        ub=np.repeat(-th_lb, T),
+    )
+    flow = m.add_vars(
+        "branch_p_mw",
+        grid(net.branch_ids, d, "branch_id"),
+        lb=np.repeat(-rate, T),
+        ub=np.repeat(rate, T),
+    )
     cth, cf = cols_of(th.start, nb, T), cols_of(flow.start, nl, T)
     r = np.arange(nl * T).reshape(nl, T)
-    bb = net.base_mva * net.b
+    bb = net.b
     rows = np.concatenate([r.ravel()] * 3)
     cols = np.concatenate([cf.ravel(), cth[net.f].ravel(), cth[net.t].ravel()])
     vals = np.concatenate([np.ones(nl * T), np.repeat(-bb, T), np.repeat(bb, T)])
-    rhs = np.repeat(-bb * net.shift_rad, T)
+    rhs = np.repeat(-bb * net.base_mva * net.shift_rad, T)
     m.add_cons("branch_flow_definition", flow.index, rows, cols, vals, lb=rhs, ub=rhs)
     bus, period, icols, sign = injection_terms(m, d)
     fr = np.concatenate([net.f[:, None] * T + np.arange(T)] * 1).ravel()
@@ -194,8 +250,13 @@ def add_btheta_network(m: LinearModel, d: DispatchData, net: DCNetwork, rate: np
     m.add_cons("power_balance", th.index, rows, cols, vals, lb=rhs, ub=rhs)
 
 
-def add_ptdf_network(m: LinearModel, d: DispatchData, net: DCNetwork, rate: np.ndarray,
-                     monitored: np.ndarray | None = None) -> None:
+def add_ptdf_network(
+    m: LinearModel,
+    d: DispatchData,
+    net: DCNetwork,
+    rate: np.ndarray,
+    monitored: np.ndarray | None = None,
+) -> None:
     """A system balance per period and, for each monitored branch, the flow
     f = PTDF·(injection − demand) + f_shift within its rating (rows of the dense PTDF)."""
     add_balance_copperplate(m, d)
@@ -204,8 +265,15 @@ def add_ptdf_network(m: LinearModel, d: DispatchData, net: DCNetwork, rate: np.n
         add_ptdf_flow_limits(m, d, net, lines, rate[lines], name="branch_flow_limit")
 
 
-def add_ptdf_flow_limits(m: LinearModel, d: DispatchData, net: DCNetwork, lines: np.ndarray,
-                         rate: np.ndarray, name: str, ptdf: np.ndarray | None = None) -> None:
+def add_ptdf_flow_limits(
+    m: LinearModel,
+    d: DispatchData,
+    net: DCNetwork,
+    lines: np.ndarray,
+    rate: np.ndarray,
+    name: str,
+    ptdf: np.ndarray | None = None,
+) -> None:
     """−rate ≤ PTDF[lines]·(inj − demand) + f_shift ≤ rate for every period (one block)."""
     T = d.T
     ptdf = net.ptdf_rows(lines) if ptdf is None else ptdf
@@ -216,10 +284,18 @@ def add_ptdf_flow_limits(m: LinearModel, d: DispatchData, net: DCNetwork, lines:
     rows = li * T + period[term]
     shift_mw = net.base_mva * net.flows_pu(np.zeros(net.n_bus))[lines]
     base = (bus_demand_mw(d) @ ptdf.T).T - shift_mw[:, None]  # (lines, T)
-    idx = pd.MultiIndex.from_product([net.branch_ids[lines], d.times],
-                                     names=["branch_id", "period"])
-    m.add_cons(name, idx, rows, icols[term], coef[keep],
-               lb=(-rate[:, None] + base).ravel(), ub=(rate[:, None] + base).ravel())
+    idx = pd.MultiIndex.from_product(
+        [net.branch_ids[lines], d.times], names=["branch_id", "period"]
+    )
+    m.add_cons(
+        name,
+        idx,
+        rows,
+        icols[term],
+        coef[keep],
+        lb=(-rate[:, None] + base).ravel(),
+        ub=(rate[:, None] + base).ravel(),
+    )
 
 
 def add_reserves(m: LinearModel, d: DispatchData) -> None:
@@ -232,15 +308,27 @@ def add_reserves(m: LinearModel, d: DispatchData) -> None:
     idx = grid(g.ids, d, "gen_id")
     cost = np.repeat(g["reserve_cost_usd_per_mwh"], T) * d.dt_h
     up = m.add_vars("gen_reserve_up_mw", idx, ub=np.repeat(g["reserve_up_max_mw"], T), cost=cost)
-    dn = m.add_vars("gen_reserve_down_mw", idx, ub=np.repeat(g["reserve_down_max_mw"], T),
-                    cost=cost)
+    dn = m.add_vars(
+        "gen_reserve_down_mw", idx, ub=np.repeat(g["reserve_down_max_mw"], T), cost=cost
+    )
     p = m.var_blocks["gen_p_mw"]
     r = np.arange(len(g) * T)
-    m.add_cons("gen_headroom_up", idx, np.concatenate([r, r]),
-               np.concatenate([p.positions, up.positions]), 1.0, ub=g["p_max_mw"].T.ravel())
-    m.add_cons("gen_headroom_down", idx, np.concatenate([r, r]),
-               np.concatenate([p.positions, dn.positions]), np.concatenate(
-                   [np.ones(r.size), -np.ones(r.size)]), lb=np.repeat(g["p_min_mw"], T))
+    m.add_cons(
+        "gen_headroom_up",
+        idx,
+        np.concatenate([r, r]),
+        np.concatenate([p.positions, up.positions]),
+        1.0,
+        ub=g["p_max_mw"].T.ravel(),
+    )
+    m.add_cons(
+        "gen_headroom_down",
+        idx,
+        np.concatenate([r, r]),
+        np.concatenate([p.positions, dn.positions]),
+        np.concatenate([np.ones(r.size), -np.ones(r.size)]),
+        lb=np.repeat(g["p_min_mw"], T),
+    )
     zone_of_gen = d.bus_zone[g.bus]
     for kind, block in (("up_mw", up), ("down_mw", dn)):
         rows, cols, labels, rhs = [], [], [], []
@@ -252,15 +340,22 @@ def add_reserves(m: LinearModel, d: DispatchData) -> None:
                 labels.append((int(q["zone"]), d.times[t]))
                 rhs.append(q[kind])
         index = pd.MultiIndex.from_tuples(labels, names=["zone", "period"])
-        m.add_cons(f"reserve_requirement_{kind[:-3]}", index, np.concatenate(rows),
-                   np.concatenate(cols), 1.0, lb=rhs)
+        m.add_cons(
+            f"reserve_requirement_{kind[:-3]}",
+            index,
+            np.concatenate(rows),
+            np.concatenate(cols),
+            1.0,
+            lb=rhs,
+        )
 
 
 def add_ramps(m: LinearModel, d: DispatchData) -> None:
     """−ramp_down·dt ≤ p_g,t − p_g,t−1 ≤ ramp_up·dt for t ≥ 1 (finite ramps only)."""
     g, T = d.gens, d.T
-    limited = np.flatnonzero(np.isfinite(g["ramp_up_mw_per_h"]) |
-                             np.isfinite(g["ramp_down_mw_per_h"]))
+    limited = np.flatnonzero(
+        np.isfinite(g["ramp_up_mw_per_h"]) | np.isfinite(g["ramp_down_mw_per_h"])
+    )
     if T < 2 or len(limited) == 0:
         return
     p = m.var_blocks["gen_p_mw"]
@@ -268,15 +363,23 @@ def add_ramps(m: LinearModel, d: DispatchData) -> None:
     n = len(limited) * (T - 1)
     r = np.arange(n)
     idx = pd.MultiIndex.from_product([g.ids[limited], d.times[1:]], names=["gen_id", "period"])
-    m.add_cons("gen_ramp", idx, np.concatenate([r, r]),
-               np.concatenate([cols[:, 1:].ravel(), cols[:, :-1].ravel()]),
-               np.concatenate([np.ones(n), -np.ones(n)]),
-               lb=np.repeat(-g["ramp_down_mw_per_h"][limited] * d.dt_h, T - 1),
-               ub=np.repeat(g["ramp_up_mw_per_h"][limited] * d.dt_h, T - 1))
+    m.add_cons(
+        "gen_ramp",
+        idx,
+        np.concatenate([r, r]),
+        np.concatenate([cols[:, 1:].ravel(), cols[:, :-1].ravel()]),
+        np.concatenate([np.ones(n), -np.ones(n)]),
+        lb=np.repeat(-g["ramp_down_mw_per_h"][limited] * d.dt_h, T - 1),
+        ub=np.repeat(g["ramp_up_mw_per_h"][limited] * d.dt_h, T - 1),
+    )
 
 
-def build_dispatch(d: DispatchData, options: DispatchOptions, net: DCNetwork | None = None,
-                   rate: np.ndarray | None = None) -> LinearModel:
+def build_dispatch(
+    d: DispatchData,
+    options: DispatchOptions,
+    net: DCNetwork | None = None,
+    rate: np.ndarray | None = None,
+) -> LinearModel:
     """The whole dispatch problem as a list of blocks (PowerModels' ``build_opf`` idea)."""
     m = LinearModel(f"dispatch:{d.case_name}:{options.network}")
     add_generators(m, d)
@@ -294,6 +397,10 @@ def build_dispatch(d: DispatchData, options: DispatchOptions, net: DCNetwork | N
         limit = rate if options.line_limits else np.full_like(rate, INF)
         if options.network == "btheta":
             add_btheta_network(m, d, net, limit)
+        elif options.losses:
+            from dispatchlab.solvers.problems.losses import add_ptdf_network_with_losses
+
+            add_ptdf_network_with_losses(m, d, options, net, limit, rate)
         else:
             add_ptdf_network(m, d, net, limit)
     return m

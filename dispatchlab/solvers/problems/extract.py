@@ -9,7 +9,11 @@ from dispatchlab.solvers.data import RENEWABLE_DERS, DispatchData
 from dispatchlab.solvers.model import LinearModel
 from dispatchlab.solvers.network import DCNetwork
 from dispatchlab.solvers.problems.dispatch import DispatchOptions, bus_demand_mw, cols_of
+from dispatchlab.solvers.problems.losses import loss_lmp_component
 from dispatchlab.solvers.status import Solution
+
+#: flow-limit blocks whose duals form the LMP's congestion component (names start with these)
+FLOW_LIMIT_BLOCKS = ("branch_flow_limit", "sced_flow_limit", "sced_contingency_limit")
 
 
 def values(m: LinearModel, sol: Solution, block: str, n: int, T: int) -> np.ndarray:
@@ -53,8 +57,8 @@ def lmp_tables(m, sol, d: DispatchData, opts: DispatchOptions, net: DCNetwork | 
     lam = row_duals(m, sol, "power_balance") / d.dt_h
     energy = np.broadcast_to(lam, (nb, T)).copy()
     congestion = np.zeros((nb, T))
-    for name in ("branch_flow_limit", "sced_flow_limit", "sced_contingency_limit"):
-        if name in m.con_blocks and m.con_blocks[name].size:
+    for name, block in m.con_blocks.items():  # prefixes: SCED adds blocks per round/chunk
+        if name.startswith(FLOW_LIMIT_BLOCKS) and block.size:
             congestion += _ptdf_congestion(m, sol, d, net, name)
     return energy + congestion, energy, congestion
 
@@ -83,11 +87,13 @@ def _ptdf_congestion(m, sol, d, net: DCNetwork, name: str) -> np.ndarray:
 def build_result_tables(m, sol, d: DispatchData, opts: DispatchOptions, net, rate) -> dict:
     T = d.T
     lmp, energy, congestion = lmp_tables(m, sol, d, opts, net)
+    loss = loss_lmp_component(m, sol, d)  # zeros unless opts.losses (losses.py)
+    lmp = lmp + loss
     shed = np.zeros((len(d.bus_ids), T))
     np.add.at(shed, d.loads.bus, values(m, sol, "load_shed_mw", len(d.loads), T))
     bus_cols = {"lmp_usd_per_mwh": lmp, "lmp_energy_usd_per_mwh": energy,
                 "lmp_congestion_usd_per_mwh": congestion,
-                "lmp_loss_usd_per_mwh": np.zeros_like(lmp),
+                "lmp_loss_usd_per_mwh": loss,
                 "load_mw": bus_demand_mw(d).T, "shed_mw": shed}
     tables = {"gen": _gen_table(m, sol, d)}
     if net is not None:
@@ -103,6 +109,8 @@ def build_result_tables(m, sol, d: DispatchData, opts: DispatchOptions, net, rat
         "load_mw": bus_demand_mw(d).sum(axis=1), "shed_mw": shed.sum(axis=0),
         "gen_mw": values(m, sol, "gen_p_mw", len(d.gens), T).sum(axis=0),
     }, index=d.times)
+    if "system_loss_mw" in m.var_blocks:
+        tables["system"]["loss_mw"] = values(m, sol, "system_loss_mw", 1, T)[0]
     return tables
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 from rich.console import Console
@@ -17,7 +18,9 @@ app = typer.Typer(
 )
 cases_app = typer.Typer(help="Browse the case library.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
-console = Console()
+# rich falls back to 80 columns when stdout is not a terminal (CI, pipes): tables of LMPs
+# need more, so give them room there.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @cases_app.command("list")
@@ -51,14 +54,7 @@ def cases_show(
     if as_json:
         typer.echo(json.dumps(summary, default=str, indent=2))
         return
-    table = Table(title=f"case {case.name}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:,.4g}"
-        table.add_row(key, str(value))
-    console.print(table)
+    _print_mapping(f"case {case.name}", summary)
 
 
 @app.command("pf")
@@ -74,11 +70,70 @@ def powerflow(
     except PowerFlowError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    table = Table(title=f"AC power flow of {case.name}: converged", show_header=False)
-    table.add_column("quantity", style="bold")
+    _print_mapping(f"AC power flow of {case.name}: converged", result.summary())
+
+
+@app.command("solve")
+def solve_command(
+    name: str = typer.Argument(..., help="A library name or a .m/.json file."),
+    problem: str = typer.Option("dcopf", "--problem", "-p", help="ed, dcopf, multiperiod, sced …"),
+    formulation: str = typer.Option(
+        None, help="copperplate, btheta or ptdf (default per problem)."
+    ),
+    backend: str = typer.Option("highs", help="highs (direct) or pyomo."),
+    periods: str = typer.Option(None, help="Multi-period: a number of steps or 'all'."),
+    show: str = typer.Option("bus", help="Table to print: bus, gen, branch, der, storage, none."),
+    rows: int = typer.Option(20, help="Print at most this many rows of the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Solve a dispatch problem and print its summary and one result table (LMPs by default)."""
+    from dispatchlab.solvers.api import solve
+
+    case = _load(name)
+    options = {} if formulation is None else {"formulation": formulation}
+    if periods is not None:
+        options["periods"] = periods if periods == "all" else int(periods)
+    try:
+        result = solve(case, problem, backend=backend, **options)
+    except (ValueError, NotImplementedError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    summary = result.summary()
+    if as_json:
+        typer.echo(json.dumps(summary, default=str, indent=2))
+    else:
+        _print_mapping(f"{problem} on {case.name}: {result.status}", summary)
+    if result.diagnosis is not None and len(result.diagnosis):
+        _print_frame("diagnosis: slack needed", result.diagnosis, rows)
+    if show != "none" and result.optimal:
+        frame = getattr(result, show, None)
+        if frame is None:
+            raise typer.BadParameter(f"unknown table '{show}'", param_hint="--show")
+        _print_frame(f"{show} table", frame, rows)
+    if not result.optimal:
+        raise typer.Exit(1)
+
+
+def _print_mapping(title: str, mapping: dict) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
     table.add_column("value")
-    for key, value in result.summary().items():
+    for key, value in mapping.items():
         table.add_row(key, f"{value:,.6g}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def _print_frame(title: str, frame, rows: int) -> None:
+    table = Table(title=f"{title} ({len(frame)} rows)")
+    index_names = [n or "index" for n in frame.index.names]
+    for col in [*index_names, *frame.columns]:
+        table.add_column(str(col), justify="right")
+    for idx, row in frame.head(rows).iterrows():
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        cells = [str(i) for i in idx] + [
+            f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row.to_numpy()
+        ]
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -1,0 +1,61 @@
+"""The dispatchlab command: it lists, shows, solves and fails with clear messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatchlab.cli import app
+
+runner = CliRunner()
+
+
+def test_help_everywhere():
+    for args in ([], ["cases"], ["cases", "list"], ["cases", "show"], ["solve"], ["pf"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_cases_list_and_group():
+    result = runner.invoke(app, ["cases", "list", "--group", "seed"])
+    assert result.exit_code == 0
+    assert "ieee33-seed001" in result.output and "dispatchlab cases (5)" in result.output
+    bad = runner.invoke(app, ["cases", "list", "--group", "nope"])
+    assert bad.exit_code == 2 and "no case in group 'nope'" in bad.output
+
+
+def test_cases_show_json_numbers():
+    result = runner.invoke(app, ["cases", "show", "ieee123", "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.output)
+    assert summary["buses"] == 130
+    assert summary["total_load_mw"] == pytest.approx(3.49)
+
+
+def test_unknown_case_exits_2_with_suggestions():
+    result = runner.invoke(app, ["cases", "show", "ieee1188"])
+    assert result.exit_code == 2
+    assert "closest: ieee118" in result.output
+
+
+def test_pf_prints_the_lowest_voltage():
+    result = runner.invoke(app, ["pf", "ieee33"])
+    assert result.exit_code == 0
+    assert "vm_min_pu" in result.output and "0.91" in result.output
+
+
+def test_solve_dcopf_prints_objective_and_lmps():
+    result = runner.invoke(app, ["solve", "pglib/case5_pjm", "--problem", "dcopf", "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.output.split("\n}\n")[0] + "\n}")
+    assert round(summary["objective"], 2) == 17479.90
+    assert "lmp_usd_per_mwh" in result.output
+
+
+def test_solve_bad_problem_exits_2():
+    result = runner.invoke(app, ["solve", "pglib/case5_pjm", "--problem", "nope"])
+    assert result.exit_code == 2
+    assert "unknown problem 'nope'" in result.output

@@ -156,7 +156,15 @@ def _register_extras() -> None:
     """Problems living in their own modules register themselves on import."""
     import importlib
 
-    for module in ("dispatchlab.solvers.problems.sced",):
+    for module in (
+        "dispatchlab.solvers.problems.sced",
+        "dispatchlab.solvers.problems.distflow",
+        "dispatchlab.solvers.problems.acopf",
+        "dispatchlab.solvers.problems.chance",
+        "dispatchlab.solvers.problems.stochastic",
+        "dispatchlab.solvers.problems.mpc",
+        "dispatchlab.solvers.problems.linearized",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

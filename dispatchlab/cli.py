@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatchlab.cases.library import ENTRIES, list_cases, load_case
+from dispatchlab.sweep.cli import sweep_command as _sweep_command
 
 app = typer.Typer(
     help="dispatchlab: exact power-system dispatch beside learned methods.",
@@ -112,6 +113,9 @@ def solve_command(
         _print_frame(f"{show} table", frame, rows)
     if not result.optimal:
         raise typer.Exit(1)
+
+
+app.command("sweep")(_sweep_command)  # dispatchlab/sweep/cli.py: grid sweeps, local or Ray
 
 
 def _print_mapping(title: str, mapping: dict) -> None:

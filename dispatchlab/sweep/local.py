@@ -1,0 +1,209 @@
+"""The default backend: a pool of local worker processes, each task bounded in time and memory.
+
+No server is started. Each worker runs one task at a time; the parent waits on the workers'
+pipes and process sentinels with a deadline per task, so it can kill one runaway worker (and
+start a fresh one) without touching the others:
+
+* a task past ``timeout_s`` is killed and recorded as ``timeout`` (not retried);
+* a task past ``memory_mb`` raises ``MemoryError`` in its worker and is recorded as ``memory``;
+* a worker that dies mid-task (segfault, OOM killer, SIGKILL) is restarted and the task run
+  again, up to ``retries`` more times, then recorded as ``crashed``.
+
+Workers are forked from a ``forkserver`` that has imported the task function's module once, so
+starting (or restarting) one costs milliseconds, not an import of the whole package.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from dispatchlab.sweep.task import Task, resolve_function
+from dispatchlab.sweep.worker import execute_task, make_row
+
+
+def _worker_main(conn: Connection, function: str, memory_mb: float | None) -> None:
+    """Worker loop: receive ``(task, attempt)``, send back its row; ``None`` stops."""
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if message is None:
+            return
+        task, attempt = message
+        conn.send(execute_task(function, task, memory_mb, attempt))
+
+
+@dataclass
+class _Slot:
+    """One worker process and the tasks sent to it: the head runs, the rest wait in its pipe."""
+
+    process: Any
+    conn: Connection
+    queue: deque[tuple[Task, int]] = field(default_factory=deque)
+    started: float = 0.0  # when the head task started (≈ when the previous one came back)
+
+    @property
+    def task(self) -> Task | None:
+        return self.queue[0][0] if self.queue else None
+
+    @property
+    def attempt(self) -> int:
+        return self.queue[0][1]
+
+    def give_back(self, pending: deque) -> None:
+        """Put the tasks waiting behind the head back at the front of ``pending``."""
+        while len(self.queue) > 1:
+            pending.appendleft(self.queue.pop())
+
+
+def _context(function: str, start_method: str | None) -> Any:
+    """A ``forkserver`` context that preloads the function's module and the modules in its
+    ``preload`` attribute (``spawn`` where there is no forkserver)."""
+    methods = mp.get_all_start_methods()
+    method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        module = function.partition(":")[0] if ":" in function else function.rpartition(".")[0]
+        extra = list(getattr(resolve_function(function), "preload", ()))
+        ctx.set_forkserver_preload(["dispatchlab.sweep.worker", module, *extra])
+    return ctx
+
+
+class LocalBackend:
+    """Map a task function over tasks with ``workers`` local processes."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        function: str,
+        *,
+        workers: int = 2,
+        timeout_s: float | None = None,
+        memory_mb: float | None = None,
+        retries: int = 1,
+        start_method: str | None = None,
+        prefetch: int = 1,
+    ):
+        self.function = function
+        self.workers = max(1, int(workers))
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.retries = max(0, int(retries))
+        self.depth = 1 + max(0, int(prefetch))  # tasks in a worker's pipe: no idle round trip
+        self._ctx = _context(function, start_method)
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, self.function, self.memory_mb), daemon=True
+        )
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    def _assign(self, slot: _Slot, pending: deque) -> None:
+        while pending and len(slot.queue) < self.depth:
+            task, attempt = pending.popleft()
+            if not slot.queue:
+                slot.started = time.perf_counter()
+            slot.queue.append((task, attempt))
+            slot.conn.send((task, attempt))
+
+    def _replace(self, slots: list[_Slot], i: int) -> None:
+        _stop(slots[i], kill=True)
+        slots[i] = self._spawn()
+
+    def _wait_timeout(self, busy: list[_Slot]) -> float | None:
+        if self.timeout_s is None or not busy:
+            return None
+        first = min(s.started for s in busy) + self.timeout_s
+        return max(0.0, first - time.perf_counter())
+
+    def run(self, tasks: Sequence[Task]) -> Iterator[dict]:
+        """Yield one row per task, in completion order."""
+        pending: deque[tuple[Task, int]] = deque((t, 1) for t in tasks)
+        slots = [self._spawn() for _ in range(min(self.workers, len(pending)))]
+        try:
+            while pending or any(s.task is not None for s in slots):
+                for slot in slots:
+                    self._assign(slot, pending)
+                busy = [s for s in slots if s.task is not None]
+                handles = [s.conn for s in busy] + [s.process.sentinel for s in busy]
+                ready = set(wait(handles, timeout=self._wait_timeout(busy)))
+                yield from self._collect(slots, ready, pending)
+                yield from self._expire(slots, pending)
+        finally:
+            for slot in slots:
+                _stop(slot, kill=slot.task is not None)
+
+    def _collect(self, slots: list[_Slot], ready: set, pending: deque) -> Iterator[dict]:
+        """Rows from workers that answered; retries or ``crashed`` rows for dead ones."""
+        for i, slot in enumerate(slots):
+            if slot.task is None:
+                continue
+            if slot.conn in ready:
+                yield from self._receive(slot)
+                if slot.process.sentinel not in ready or slot.task is None:
+                    continue
+            elif slot.process.sentinel not in ready:
+                continue
+            task, attempt = slot.task, slot.attempt
+            elapsed = time.perf_counter() - slot.started
+            slot.give_back(pending)
+            slot.process.join(1.0)
+            code = slot.process.exitcode
+            self._replace(slots, i)
+            if attempt <= self.retries:
+                pending.appendleft((task, attempt + 1))
+            else:
+                error = f"worker died (exit code {code}) on each of {attempt} attempt(s)"
+                yield make_row(task, "crashed", elapsed_s=elapsed, attempts=attempt, error=error)
+
+    def _receive(self, slot: _Slot) -> Iterator[dict]:
+        """Every row waiting in a worker's pipe (each one finishes the head task)."""
+        try:
+            while slot.queue and slot.conn.poll():
+                row = slot.conn.recv()
+                slot.queue.popleft()
+                slot.started = time.perf_counter()
+                yield row
+        except (EOFError, OSError):
+            return  # the worker died: its sentinel says so
+
+    def _expire(self, slots: list[_Slot], pending: deque) -> Iterator[dict]:
+        """Kill the workers whose task ran past ``timeout_s``; a ``timeout`` row for each."""
+        if self.timeout_s is None:
+            return
+        now = time.perf_counter()
+        for i, slot in enumerate(slots):
+            if slot.task is not None and now - slot.started >= self.timeout_s:
+                task, attempt, elapsed = slot.task, slot.attempt, now - slot.started
+                slot.give_back(pending)
+                self._replace(slots, i)
+                error = f"killed after {elapsed:.1f} s (timeout {self.timeout_s:g} s)"
+                yield make_row(task, "timeout", elapsed_s=elapsed, attempts=attempt, error=error)
+
+
+def _stop(slot: _Slot, *, kill: bool) -> None:
+    """Stop a worker: politely when idle, SIGKILL when it is running a task."""
+    try:
+        if kill:
+            slot.process.kill()
+        else:
+            slot.conn.send(None)
+    except (OSError, ValueError, BrokenPipeError):
+        pass
+    slot.process.join(2.0)
+    if slot.process.is_alive():
+        slot.process.kill()
+        slot.process.join(1.0)
+    slot.conn.close()
+    slot.queue.clear()

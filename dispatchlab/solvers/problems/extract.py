@@ -24,7 +24,7 @@ def values(m: LinearModel, sol: Solution, block: str, n: int, T: int) -> np.ndar
 
 def row_duals(m: LinearModel, sol: Solution, block: str) -> np.ndarray:
     b = m.con_blocks[block]
-    return sol.row_dual[b.start:b.start + b.size]
+    return sol.row_dual[b.start : b.start + b.size]
 
 
 def _frame(ids, d: DispatchData, name: str, cols: dict) -> pd.DataFrame:
@@ -39,9 +39,13 @@ def injections_mw(m: LinearModel, sol: Solution, d: DispatchData) -> np.ndarray:
     """(bus, T) net injection of the dispatch, demand and shunts subtracted."""
     T = d.T
     inj = -bus_demand_mw(d).T
-    for block, table, sign in (("gen_p_mw", d.gens, 1.0), ("load_shed_mw", d.loads, 1.0),
-                               ("der_p_mw", d.ders, 1.0), ("storage_discharge_mw", d.storage, 1.0),
-                               ("storage_charge_mw", d.storage, -1.0)):
+    for block, table, sign in (
+        ("gen_p_mw", d.gens, 1.0),
+        ("load_shed_mw", d.loads, 1.0),
+        ("der_p_mw", d.ders, 1.0),
+        ("storage_discharge_mw", d.storage, 1.0),
+        ("storage_charge_mw", d.storage, -1.0),
+    ):
         if block in m.var_blocks and len(table):
             np.add.at(inj, table.bus, sign * values(m, sol, block, len(table), T))
     return inj
@@ -91,10 +95,14 @@ def build_result_tables(m, sol, d: DispatchData, opts: DispatchOptions, net, rat
     lmp = lmp + loss
     shed = np.zeros((len(d.bus_ids), T))
     np.add.at(shed, d.loads.bus, values(m, sol, "load_shed_mw", len(d.loads), T))
-    bus_cols = {"lmp_usd_per_mwh": lmp, "lmp_energy_usd_per_mwh": energy,
-                "lmp_congestion_usd_per_mwh": congestion,
-                "lmp_loss_usd_per_mwh": loss,
-                "load_mw": bus_demand_mw(d).T, "shed_mw": shed}
+    bus_cols = {
+        "lmp_usd_per_mwh": lmp,
+        "lmp_energy_usd_per_mwh": energy,
+        "lmp_congestion_usd_per_mwh": congestion,
+        "lmp_loss_usd_per_mwh": loss,
+        "load_mw": bus_demand_mw(d).T,
+        "shed_mw": shed,
+    }
     tables = {"gen": _gen_table(m, sol, d)}
     if net is not None:
         inj = injections_mw(m, sol, d)
@@ -104,11 +112,15 @@ def build_result_tables(m, sol, d: DispatchData, opts: DispatchOptions, net, rat
     tables["bus"] = _frame(d.bus_ids, d, "bus_id", bus_cols)
     tables["der"] = _der_table(m, sol, d)
     tables["storage"] = _storage_table(m, sol, d)
-    tables["system"] = pd.DataFrame({
-        "price_usd_per_mwh": energy[0] if len(energy) else np.zeros(T),
-        "load_mw": bus_demand_mw(d).sum(axis=1), "shed_mw": shed.sum(axis=0),
-        "gen_mw": values(m, sol, "gen_p_mw", len(d.gens), T).sum(axis=0),
-    }, index=d.times)
+    tables["system"] = pd.DataFrame(
+        {
+            "price_usd_per_mwh": energy[0] if len(energy) else np.zeros(T),
+            "load_mw": bus_demand_mw(d).sum(axis=1),
+            "shed_mw": shed.sum(axis=0),
+            "gen_mw": values(m, sol, "gen_p_mw", len(d.gens), T).sum(axis=0),
+        },
+        index=d.times,
+    )
     if "system_loss_mw" in m.var_blocks:
         tables["system"]["loss_mw"] = values(m, sol, "system_loss_mw", 1, T)[0]
     return tables
@@ -117,8 +129,11 @@ def build_result_tables(m, sol, d: DispatchData, opts: DispatchOptions, net, rat
 def _gen_table(m, sol, d: DispatchData) -> pd.DataFrame:
     g, T = d.gens, d.T
     p = values(m, sol, "gen_p_mw", len(g), T)
-    cost = (g["cost_c2_usd_per_mw2h"][:, None] * p**2 + g["cost_c1_usd_per_mwh"][:, None] * p
-            + g["cost_c0_usd_per_h"][:, None])
+    cost = (
+        g["cost_c2_usd_per_mw2h"][:, None] * p**2
+        + g["cost_c1_usd_per_mwh"][:, None] * p
+        + g["cost_c0_usd_per_h"][:, None]
+    )
     if g["pwl"].any():
         z = values(m, sol, "gen_pwl_cost_usd_per_h", int(g["pwl"].sum()), T)
         cost[g["pwl"]] = z
@@ -145,8 +160,12 @@ def _branch_table(m, sol, d, net: DCNetwork, rate, inj) -> pd.DataFrame:
             shadow[pos, per] = -row_duals(m, sol, "branch_flow_limit") / d.dt_h
     with np.errstate(divide="ignore", invalid="ignore"):
         loading = np.where(np.isfinite(rate)[:, None], 100 * np.abs(flow) / rate[:, None], np.nan)
-    return _frame(net.branch_ids, d, "branch_id", {
-        "p_mw": flow, "loading_pct": loading, "shadow_price_usd_per_mwh": shadow})
+    return _frame(
+        net.branch_ids,
+        d,
+        "branch_id",
+        {"p_mw": flow, "loading_pct": loading, "shadow_price_usd_per_mwh": shadow},
+    )
 
 
 def _der_table(m, sol, d: DispatchData) -> pd.DataFrame:
@@ -156,15 +175,25 @@ def _der_table(m, sol, d: DispatchData) -> pd.DataFrame:
     p = values(m, sol, "der_p_mw", len(der), T)
     renewable = np.isin(der["kind"], RENEWABLE_DERS)[:, None]
     curtailed = np.where(renewable, der["p_max_mw"].T - p, 0.0)
-    return _frame(der.ids, d, "der_id", {"p_mw": p, "available_mw": der["p_max_mw"].T,
-                                         "curtailed_mw": curtailed})
+    return _frame(
+        der.ids,
+        d,
+        "der_id",
+        {"p_mw": p, "available_mw": der["p_max_mw"].T, "curtailed_mw": curtailed},
+    )
 
 
 def _storage_table(m, sol, d: DispatchData) -> pd.DataFrame:
     s, T = d.storage, d.T
     if len(s) == 0:
         return pd.DataFrame()
-    return _frame(s.ids, d, "der_id", {
-        "p_charge_mw": values(m, sol, "storage_charge_mw", len(s), T),
-        "p_discharge_mw": values(m, sol, "storage_discharge_mw", len(s), T),
-        "soc_mwh": values(m, sol, "storage_soc_mwh", len(s), T)})
+    return _frame(
+        s.ids,
+        d,
+        "der_id",
+        {
+            "p_charge_mw": values(m, sol, "storage_charge_mw", len(s), T),
+            "p_discharge_mw": values(m, sol, "storage_discharge_mw", len(s), T),
+            "soc_mwh": values(m, sol, "storage_soc_mwh", len(s), T),
+        },
+    )

@@ -73,8 +73,18 @@ class DCNetwork:
         """θ (rad) with θ_ref = 0 for injections ``p_pu`` (bus × k or bus)."""
         p = np.asarray(p_pu, float)
         theta = np.zeros_like(p, dtype=float)
-        theta[self.nonref] = self._lu.solve(np.ascontiguousarray(p[self.nonref]))
+        theta[self.nonref] = self._lu_solve(p[self.nonref])
         return theta
+
+    def _lu_solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve with the cached LU one column at a time: SuperLU's multi-column solve was
+        10–20× slower than a loop over columns on case2000 (1.8 s vs 0.08 s for 200)."""
+        if rhs.ndim == 1:
+            return self._lu.solve(np.ascontiguousarray(rhs))
+        out = np.empty_like(rhs, dtype=float)
+        for k in range(rhs.shape[1]):
+            out[:, k] = self._lu.solve(np.ascontiguousarray(rhs[:, k]))
+        return out
 
     @cached_property
     def shift_injection_pu(self) -> np.ndarray:
@@ -100,7 +110,7 @@ class DCNetwork:
         if len(rows) == 0:
             return out
         rhs = self.bf[rows][:, self.nonref].toarray().T
-        out[:, self.nonref] = self._lu.solve(np.ascontiguousarray(rhs)).T
+        out[:, self.nonref] = self._lu_solve(rhs).T
         return out
 
     def ptdf(self) -> np.ndarray:

@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dispatchlab cases list
 	$(BIN)/dispatchlab pf ieee123
+	$(BIN)/dispatchlab solve pglib/case57_ieee --problem dcopf --rows 10
+	$(BIN)/dispatchlab solve pglib/case57_ieee --problem sced --rows 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check dispatchlab tests benchmarks tools

@@ -89,6 +89,7 @@ def solve_dispatch(
             qp_solve=lambda m: _solve_model(m, backend, time_limit, solver),
         )
     t2 = time.perf_counter()
+    diagnose_s = 0.0
     result = Result(
         status=sol.status,
         objective=sol.objective,
@@ -108,8 +109,16 @@ def solve_dispatch(
         for key, table in build_result_tables(model, sol, d, opts, net, rate).items():
             setattr(result, key, table)
     elif sol.status is Status.INFEASIBLE and backend in ("highs", "clarabel"):
+        t3 = time.perf_counter()
         result.diagnosis = diagnose(model, d, net, time_limit=time_limit)
-    result.timings = {"build": t1 - t0, "solve": t2 - t1, "extract": time.perf_counter() - t2}
+        diagnose_s = time.perf_counter() - t3
+    result.timings = {
+        "build": t1 - t0,
+        "solve": t2 - t1,
+        "extract": time.perf_counter() - t2 - diagnose_s,
+    }
+    if result.diagnosis is not None:
+        result.timings["diagnose"] = diagnose_s
     return result
 
 

@@ -39,3 +39,13 @@ class Solution:
     solve_s: float = 0.0
     message: str = ""
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def failed(
+        cls, status: Status, n_cols: int, n_rows: int, iterations: int, solve_s: float, message: str
+    ) -> Solution:
+        """A Solution without values (NaN everywhere) for a solve that did not reach optimality."""
+        cols, rows = np.full(n_cols, np.nan), np.full(n_rows, np.nan)
+        return cls(
+            status, np.nan, cols, rows, cols.copy(), rows.copy(), iterations, solve_s, message
+        )

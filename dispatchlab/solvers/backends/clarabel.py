@@ -74,18 +74,7 @@ def solve_clarabel(
     status = _STATUS.get(str(out.status), Status.ERROR)
     m_rows = model.n_rows
     if status is not Status.OPTIMAL:
-        nan = np.full(n, np.nan)
-        return Solution(
-            status,
-            np.nan,
-            nan,
-            np.full(m_rows, np.nan),
-            nan,
-            np.full(m_rows, np.nan),
-            int(out.iterations),
-            solve_s,
-            str(out.status),
-        )
+        return Solution.failed(status, n, m_rows, int(out.iterations), solve_s, str(out.status))
     x = np.asarray(out.x)
     z = np.asarray(out.z)
     eq, le, ge, _, _ = parts

@@ -81,22 +81,25 @@ class HighsModel:
         self.h.changeColsCost(b.size, b.positions.astype(np.int32), c)
 
     def set_bounds(self, block: str, lb=None, ub=None) -> None:
+        """New column bounds of a variable block (``None`` keeps the current side)."""
         b = self.model.var_blocks[block]
-        sol = self.h.getLp()
-        lo = np.asarray(sol.col_lower_)[b.positions] if lb is None else lb
-        hi = np.asarray(sol.col_upper_)[b.positions] if ub is None else ub
-        lo = _inf(np.broadcast_to(np.asarray(lo, float), (b.size,)), self._big)
-        hi = _inf(np.broadcast_to(np.asarray(hi, float), (b.size,)), self._big)
+        lp = self.h.getLp()
+        lo, hi = self._sides(b, lb, ub, lp.col_lower_, lp.col_upper_)
         self.h.changeColsBounds(b.size, b.positions.astype(np.int32), lo, hi)
 
     def set_rhs(self, block: str, lb=None, ub=None) -> None:
+        """New row bounds of a constraint block (``None`` keeps the current side)."""
         b = self.model.con_blocks[block]
         lp = self.h.getLp()
-        lo = np.asarray(lp.row_lower_)[b.positions] if lb is None else lb
-        hi = np.asarray(lp.row_upper_)[b.positions] if ub is None else ub
+        lo, hi = self._sides(b, lb, ub, lp.row_lower_, lp.row_upper_)
+        self.h.changeRowsBounds(b.size, b.positions.astype(np.int32), lo, hi)
+
+    def _sides(self, b, lb, ub, lower, upper) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.asarray(lower)[b.positions] if lb is None else lb
+        hi = np.asarray(upper)[b.positions] if ub is None else ub
         lo = _inf(np.broadcast_to(np.asarray(lo, float), (b.size,)), self._big)
         hi = _inf(np.broadcast_to(np.asarray(hi, float), (b.size,)), self._big)
-        self.h.changeRowsBounds(b.size, b.positions.astype(np.int32), lo, hi)
+        return lo, hi
 
     def add_new_rows(self) -> int:
         """Push constraint blocks added to the LinearModel since the last push; returns count."""
@@ -126,29 +129,24 @@ class HighsModel:
         self.n_con_blocks = len(self.model.con_blocks)
         return len(lo)
 
-    # ------------------------------------------------------------------------- solve
     def solve(self) -> Solution:
         start = time.perf_counter()
         self.h.run()
         solve_s = time.perf_counter() - start
         status = _STATUS.get(self.h.getModelStatus(), Status.ERROR)
         info = self.h.getInfo()
-        iterations = int(info.simplex_iteration_count) + int(max(info.ipm_iteration_count, 0))
+        iterations = sum(
+            max(int(k), 0)
+            for k in (
+                info.simplex_iteration_count,
+                info.ipm_iteration_count,
+                info.qp_iteration_count,
+            )
+        )
         message = self.h.modelStatusToString(self.h.getModelStatus())
         if status is not Status.OPTIMAL:
             n, m = self.h.getNumCol(), self.h.getNumRow()
-            nan = np.full(n, np.nan)
-            return Solution(
-                status,
-                np.nan,
-                nan,
-                np.full(m, np.nan),
-                nan,
-                np.full(m, np.nan),
-                iterations,
-                solve_s,
-                message,
-            )
+            return Solution.failed(status, n, m, iterations, solve_s, message)
         sol = self.h.getSolution()
         return Solution(
             status=status,

@@ -1,0 +1,158 @@
+"""The polar AC-OPF as a CasADi NLP (vectorised SX expressions from the branch admittances).
+
+Variables x = [θ (n), |V| (n), P_g (n_g), Q_g (n_g), y (n_pwl)], all per unit on S_base.
+With d_k = θ_f − θ_t and Y_ff = G_ff + jB_ff etc., the branch flows are::
+
+    P_f = G_ff V_f² + V_f V_t (G_ft cos d + B_ft sin d)
+    Q_f = −B_ff V_f² + V_f V_t (G_ft sin d − B_ft cos d)
+    P_t = G_tt V_t² + V_f V_t (G_tf cos d − B_tf sin d)
+    Q_t = −B_tt V_t² + V_f V_t (−G_tf sin d − B_tf cos d)
+
+and the problem is::
+
+    min   Σ_g c2 (S_b P_g)² + c1 S_b P_g + c0   (+ Σ y_g for piecewise-linear costs)
+    s.t.  C_fᵀP_f + C_tᵀP_t + g_sh V² − C_g P_g = Re s_fix      (λ_P: LMP · S_b)
+          C_fᵀQ_f + C_tᵀQ_t − b_sh V² − C_g Q_g = Im s_fix      (λ_Q)
+          P_f² + Q_f² ≤ rate²,  P_t² + Q_t² ≤ rate²             (rated branches)
+          angmin ≤ θ_f − θ_t ≤ angmax                           (limits tighter than ±180°)
+          y_g ≥ a_gk + s_gk S_b P_g                              (pwl segments)
+          V_min ≤ |V| ≤ V_max, P/Q limits, θ_ref fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import casadi as ca
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from dispatchlab.solvers.ac.network import ACNetwork
+
+
+@dataclass
+class OPFModel:
+    """The NLP dict, its bounds and where each block sits in x and g."""
+
+    nlp: dict
+    lbx: np.ndarray
+    ubx: np.ndarray
+    lbg: np.ndarray
+    ubg: np.ndarray
+    n_bus: int
+    n_gen: int
+    rated: np.ndarray  # branch positions with a finite rating
+    angle_limited: np.ndarray  # branch positions with angle-difference rows
+    flows: ca.Function  # x -> (P_f, Q_f, P_t, Q_t) of every branch
+
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """θ, |V|, P_g, Q_g from x."""
+        n, g = self.n_bus, self.n_gen
+        return x[:n], x[n : 2 * n], x[2 * n : 2 * n + g], x[2 * n + g : 2 * n + 2 * g]
+
+
+def branch_flows(net: ACNetwork, va, vm):
+    """P_f, Q_f, P_t, Q_t (p.u.) as expressions of θ and |V| (see the module docstring)."""
+    f, t = net.f.tolist(), net.t.tolist()
+    vf, vt = vm[f], vm[t]
+    d = va[f] - va[t]
+    c, s, vv = ca.cos(d), ca.sin(d), vf * vt
+    gff, bff, gft, bft = (
+        ca.DM(net.yff.real),
+        ca.DM(net.yff.imag),
+        ca.DM(net.yft.real),
+        ca.DM(net.yft.imag),
+    )
+    gtf, btf, gtt, btt = (
+        ca.DM(net.ytf.real),
+        ca.DM(net.ytf.imag),
+        ca.DM(net.ytt.real),
+        ca.DM(net.ytt.imag),
+    )
+    pf = gff * vf**2 + vv * (gft * c + bft * s)
+    qf = -bff * vf**2 + vv * (gft * s - bft * c)
+    pt = gtt * vt**2 + vv * (gtf * c - btf * s)
+    qt = -btt * vt**2 + vv * (-gtf * s - btf * c)
+    return pf, qf, pt, qt
+
+
+def build_opf(net: ACNetwork, pwl: pd.DataFrame | None = None) -> OPFModel:
+    """The :class:`OPFModel` of ``net``; ``pwl`` holds breakpoints of pwl-cost gens."""
+    n, gens, base = net.n_bus, net.gens, net.base_mva
+    ng = len(gens)
+    poly = (gens["cost_model"] == "poly").to_numpy()
+    pwl_gens = np.flatnonzero(~poly)
+    x = ca.SX.sym("x", 2 * n + 2 * ng + len(pwl_gens))
+    va, vm = x[:n], x[n : 2 * n]
+    pg, qg = x[2 * n : 2 * n + ng], x[2 * n + ng : 2 * n + 2 * ng]
+    pf, qf, pt, qt = branch_flows(net, va, vm)
+    cf, ct = _dm(net.cf.T), _dm(net.ct.T)
+    cg = _dm(sp.csr_matrix((np.ones(ng), (gens["pos"].to_numpy(), np.arange(ng))), (n, ng)))
+    v2 = vm**2
+    gsh, bsh = ca.DM(net.ysh.real), ca.DM(net.ysh.imag)
+    g_p = ca.mtimes(cf, pf) + ca.mtimes(ct, pt) + gsh * v2 - ca.mtimes(cg, pg)
+    g_q = ca.mtimes(cf, qf) + ca.mtimes(ct, qt) - bsh * v2 - ca.mtimes(cg, qg)
+    s_fix = net.fixed_injection_pu()
+    rated = np.flatnonzero(np.isfinite(net.rate_pu))
+    r = rated.tolist()
+    limited = np.flatnonzero((net.angmin > -np.pi) | (net.angmax < np.pi))
+    rows = [g_p, g_q, pf[r] ** 2 + qf[r] ** 2, pt[r] ** 2 + qt[r] ** 2]
+    rows.append(va[net.f[limited].tolist()] - va[net.t[limited].tolist()])
+    rate2 = net.rate_pu[rated] ** 2
+    lbg = [s_fix.real, s_fix.imag, -np.inf * rate2, -np.inf * rate2, net.angmin[limited]]
+    ubg = [s_fix.real, s_fix.imag, rate2, rate2, net.angmax[limited]]
+    c2, c1, c0 = (gens[c].to_numpy() * poly for c in _COST_COLUMNS)
+    p_mw = base * pg
+    cost = ca.dot(ca.DM(c2), p_mw**2) + ca.dot(ca.DM(c1), p_mw) + float(c0.sum())
+    if len(pwl_gens):
+        y = x[2 * n + 2 * ng :]
+        cost = cost + ca.sum1(y)
+        seg, lo, hi = _pwl_rows(gens, pwl, pwl_gens, p_mw, y)
+        rows.append(seg)
+        lbg.append(lo)
+        ubg.append(hi)
+    lbx, ubx = _variable_bounds(net, len(pwl_gens))
+    return OPFModel(
+        nlp={"x": x, "f": cost, "g": ca.vertcat(*rows)},
+        lbx=lbx,
+        ubx=ubx,
+        lbg=np.concatenate(lbg),
+        ubg=np.concatenate(ubg),
+        n_bus=n,
+        n_gen=ng,
+        rated=rated,
+        angle_limited=limited,
+        flows=ca.Function("flows", [x], [pf, qf, pt, qt]),
+    )
+
+
+_COST_COLUMNS = ("cost_c2_usd_per_mw2h", "cost_c1_usd_per_mwh", "cost_c0_usd_per_h")
+
+
+def _dm(m: sp.spmatrix) -> ca.DM:
+    """A sparse CasADi matrix from a scipy one."""
+    return ca.DM(sp.csc_matrix(m))
+
+
+def _variable_bounds(net: ACNetwork, n_pwl: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on x: θ free but fixed at REF buses, |V| limits, gen limits in p.u."""
+    n, g, base = net.n_bus, net.gens, net.base_mva
+    lo_va, hi_va = np.full(n, -np.inf), np.full(n, np.inf)
+    lo_va[net.ref] = hi_va[net.ref] = net.va0[net.ref]
+    lbx = np.r_[lo_va, net.vm_min, g["p_min_mw"] / base, g["q_min_mvar"] / base]
+    ubx = np.r_[hi_va, net.vm_max, g["p_max_mw"] / base, g["q_max_mvar"] / base]
+    return np.r_[lbx, np.full(n_pwl, -np.inf)], np.r_[ubx, np.full(n_pwl, np.inf)]
+
+
+def _pwl_rows(gens: pd.DataFrame, pwl: pd.DataFrame, which: np.ndarray, p_mw, y):
+    """Epigraph rows y_g − s_k P_g ≥ a_k of every segment of every pwl-cost gen."""
+    rows, lo = [], []
+    for j, g in enumerate(which):
+        pts = pwl[pwl["gen_id"] == gens.index[g]].sort_values("point")
+        p, c = pts["p_mw"].to_numpy(), pts["cost_usd_per_h"].to_numpy()
+        slope = np.diff(c) / np.diff(p)
+        for k, s in enumerate(slope):
+            rows.append(y[j] - s * p_mw[int(g)])
+            lo.append(c[k] - s * p[k])
+    return ca.vertcat(*rows), np.asarray(lo), np.full(len(lo), np.inf)

@@ -1,0 +1,147 @@
+"""AC optimal power flow (polar, Ipopt through CasADi): ``dispatchlab.solve(case, "acopf")``.
+
+The NLP is :mod:`dispatchlab.solvers.ac.opf_model` on the network of
+:mod:`dispatchlab.solvers.ac.network`; Ipopt (shipped inside the ``casadi`` wheel, MUMPS linear
+solver) solves it with exact first and second derivatives from CasADi's SX graphs. LMPs are the
+multipliers of the active-power balances: LMP_i = ∂cost/∂P_d,i = λ_P,i / S_base ($/MWh).
+
+Options: ``init`` (``"flat"``: |V| at set-points, θ = θ_ref, P_g, Q_g mid-range; ``"dcopf"``:
+θ and P_g from ``solve(case, "dcopf")``; ``"powerflow"``: |V|, θ from the AC power flow of
+the Case's set-points, solved by :class:`~dispatchlab.solvers.batched_pf.BatchedPowerFlow` on
+the same equations as pandapower; flat if it does not converge), ``verify`` (re-solve
+pandapower's power flow at the AC-OPF set-points and report ``info["verify_max_dvm_pu"]`` /
+``["verify_max_dva_deg"]``; timed as ``timings["verify"]``), ``tol``, ``max_iter``,
+``time_limit`` (s, Ipopt wall time), ``print_level`` and ``ipopt`` (further Ipopt options).
+``timings["build"]`` includes the DC-OPF or power flow of a warm start.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from dispatchlab.solvers.ac.network import ACNetwork, ac_network
+from dispatchlab.solvers.api import EXTRA_PROBLEMS
+from dispatchlab.solvers.result import Result
+from dispatchlab.solvers.status import Status
+
+INITS = ("flat", "dcopf", "powerflow")
+BACKENDS = ("auto", "ipopt")
+
+#: Ipopt return status -> Status
+IPOPT_STATUS = {
+    "Solve_Succeeded": Status.OPTIMAL,
+    "Solved_To_Acceptable_Level": Status.OPTIMAL,
+    "Infeasible_Problem_Detected": Status.INFEASIBLE,
+    "Diverging_Iterates": Status.UNBOUNDED,
+    "Maximum_Iterations_Exceeded": Status.TIME_LIMIT,
+    "Maximum_CpuTime_Exceeded": Status.TIME_LIMIT,
+    "Maximum_WallTime_Exceeded": Status.TIME_LIMIT,
+}
+
+
+def solve_acopf(
+    case,
+    *,
+    backend: str = "auto",
+    init: str = "flat",
+    verify: bool = False,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+    time_limit: float | None = None,
+    print_level: int = 0,
+    ipopt: dict | None = None,
+) -> Result:
+    """Solve the AC-OPF of ``case`` with Ipopt and return a :class:`Result` (see module doc)."""
+    import casadi as ca
+
+    from dispatchlab.solvers.ac.opf_extract import extract_tables, verify_with_powerflow
+    from dispatchlab.solvers.ac.opf_model import build_opf
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}' for acopf; use one of {BACKENDS}")
+    if init not in INITS:
+        raise ValueError(f"unknown init '{init}'; use one of {INITS}")
+    t0 = time.perf_counter()
+    net = ac_network(case)
+    model = build_opf(net, case.gen_cost_pwl)
+    x0 = initial_point(case, net, init, model.lbx, model.ubx)
+    opts = {"print_time": False, "ipopt.sb": "yes", "ipopt.print_level": print_level}
+    opts.update({"ipopt.tol": tol, "ipopt.max_iter": max_iter})
+    if time_limit is not None:
+        opts["ipopt.max_wall_time"] = float(time_limit)
+    opts.update({f"ipopt.{k}": v for k, v in (ipopt or {}).items()})
+    solver = ca.nlpsol("acopf", "ipopt", model.nlp, opts)
+    t1 = time.perf_counter()
+    sol = solver(x0=x0, lbx=model.lbx, ubx=model.ubx, lbg=model.lbg, ubg=model.ubg)
+    stats = solver.stats()
+    t2 = time.perf_counter()
+    status = IPOPT_STATUS.get(stats["return_status"], Status.ERROR)
+    result = Result(
+        status=status,
+        objective=float(sol["f"]),
+        problem="acopf",
+        case_name=case.name,
+        info={
+            "backend": "ipopt",
+            "ipopt_status": stats["return_status"],
+            "iterations": int(stats.get("iter_count", -1)),
+            "init": init,
+            "variables": int(model.nlp["x"].numel()),
+            "constraints": int(model.nlp["g"].numel()),
+        },
+    )
+    result.timings = {"build": t1 - t0, "solve": t2 - t1}
+    if status is Status.OPTIMAL:
+        x, lam = np.asarray(sol["x"]).ravel(), np.asarray(sol["lam_g"]).ravel()
+        for key, table in extract_tables(case, net, model, x, lam).items():
+            setattr(result, key, table)
+    t3 = time.perf_counter()
+    result.timings["extract"] = t3 - t2
+    if verify and status is Status.OPTIMAL:
+        result.info.update(verify_with_powerflow(case, result))
+        result.timings["verify"] = time.perf_counter() - t3
+    return result
+
+
+def initial_point(case, net: ACNetwork, init: str, lbx: np.ndarray, ubx: np.ndarray):
+    """x0 for ``init`` (flat, dcopf or powerflow), clipped into the variable bounds."""
+    n, g, base = net.n_bus, net.gens, net.base_mva
+    va = np.full(n, net.va0[net.ref].mean() if len(net.ref) else 0.0)
+    vm = np.where(np.isin(np.arange(n), net.pq), 1.0, net.vm_set)
+    pg = _mid(g["p_min_mw"].to_numpy(), g["p_max_mw"].to_numpy()) / base
+    qg = _mid(g["q_min_mvar"].to_numpy(), g["q_max_mvar"].to_numpy()) / base
+    if init == "dcopf":
+        from dispatchlab.solvers.api import solve
+
+        dc = solve(case, "dcopf")
+        if dc.optimal:
+            theta = np.deg2rad(dc.bus["va_deg"].reindex(net.bus_ids).fillna(0.0).to_numpy())
+            va = theta - theta[net.ref].mean() + va[net.ref].mean() if len(net.ref) else theta
+            pg = dc.gen["p_mw"].reindex(g.index).fillna(0.0).to_numpy() / base
+    elif init == "powerflow":
+        from dispatchlab.solvers.batched_pf import BatchedPowerFlow
+
+        pf = BatchedPowerFlow(case, method="newton").run()
+        if pf.converged[0]:  # else: stay flat
+            vm = pf.vm[0][_first_cols(net)]
+            va = np.deg2rad(pf.va_deg[0][_first_cols(net)])
+            pg = g["p_mw"].to_numpy() / base
+    x0 = np.r_[va, vm, pg, qg, np.zeros(len(lbx) - 2 * n - 2 * len(g))]
+    return np.clip(x0, np.minimum(lbx, ubx), ubx)
+
+
+def _first_cols(net: ACNetwork) -> np.ndarray:
+    """Column of each position's first bus in a BatchedPFResult."""
+    return np.unique(net.bus_pos.to_numpy(), return_index=True)[1]
+
+
+def _mid(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Middle of [lo, hi], with an infinite side replaced by 0 (or the finite bound)."""
+    lo_f = np.where(np.isfinite(lo), lo, np.minimum(0.0, np.where(np.isfinite(hi), hi, 0.0)))
+    hi_f = np.where(np.isfinite(hi), hi, np.maximum(0.0, lo_f))
+    return (lo_f + hi_f) / 2
+
+
+EXTRA_PROBLEMS["acopf"] = solve_acopf

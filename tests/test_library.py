@@ -42,7 +42,7 @@ def test_aliases_and_paths(tmp_path):
         dl.load_case(tmp_path / "missing.m")
     bad = tmp_path / "net.xyz"
     bad.write_text("x")
-    with pytest.raises(ValueError, match="unknown case file type '.xyz'"):
+    with pytest.raises(ValueError, match=r"unknown case file type '\.xyz'"):
         dl.load_case(bad)
 
 

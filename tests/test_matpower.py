@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -292,11 +291,9 @@ def test_activsg200_scenarios_are_zonal_2017():
 
 
 @pytest.mark.slow
-def test_activsg10k_loads_fast():
+def test_activsg10k_sizes_and_contingencies():
     load_activsg.cache_clear()
-    t = time.perf_counter()
-    case = load_activsg(10000)
-    assert time.perf_counter() - t < 5.0
+    case = load_activsg(10000)  # load time is measured in benchmarks, not asserted here
     assert (case.n_buses, case.n_branches, case.n_gens) == (10000, 12706, 2485)
     assert case.allow_negative_x and len(case.contingencies) == 11806
     assert case.timeseries is None

@@ -65,7 +65,6 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
     }  # fmt: skip
     assert "ValueError: probe fails failed on purpose" in df.loc["fails", "traceback"]
     assert df.loc["dies-once", "attempts"] == 2 and df.loc["always-dies", "attempts"] == 2
-    assert df.loc["slow", "elapsed_s"] < 30
     assert report.counts == {"ok": 6, "error": 1, "timeout": 1, "memory": 1, "crashed": 1}
     assert not report.ok and list(read_results(out)["task_id"]) == sorted(df["task_id"])
     manifest = json.loads((out / "manifest.json").read_text())

@@ -138,7 +138,7 @@ def solve_dispatch(
 def _lazy_dcopf(case, *, backend: str, **options) -> Result:
     """DC-OPF on PTDF rows added lazily: solve without line limits, add the violated ones,
     re-solve warm; the same optimum as B-θ / PTDF (it is SCED's lazy loop with no
-    contingency). ACTIVSg10k: 0.85 s against 4.2 s for B-θ."""
+    contingency). ACTIVSg10k: 0.8 s against 33 s for B-θ (benchmarks/bench_dcopf_formulations)."""
     sced = EXTRA_PROBLEMS["sced"]
     options.pop("formulation")
     result = sced(case, backend=backend, contingencies=[], method="lazy", **options)

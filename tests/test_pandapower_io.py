@@ -399,3 +399,21 @@ def test_meta_is_json():
     net = to_pandapower(hand_built())
     assert json.loads(net[TAG_KEY])["meta"]["source"] == "test"
     assert net.sn_mva == 100.0 and net.name == "hand" and net.f_hz == 60.0
+
+
+def test_non_controllable_sgens_stay_fixed_injections():
+    net = pp.create_empty_network(sn_mva=100.0)
+    b0, b1 = pp.create_bus(net, 110.0), pp.create_bus(net, 110.0)
+    pp.create_ext_grid(net, b0)
+    pp.create_line_from_parameters(net, b0, b1, 10.0, 0.1, 0.4, 10.0, 1.0)
+    pp.create_load(net, b1, p_mw=30.0)
+    pp.create_sgen(net, b1, p_mw=12.0, q_mvar=1.0)  # pandapower default: not controllable
+    pp.create_sgen(net, b1, p_mw=5.0, controllable=True, min_p_mw=0.0, max_p_mw=8.0)
+    ders = from_pandapower(net).ders
+    assert ders.loc[0, ["p_min_mw", "p_max_mw", "q_min_mvar", "q_max_mvar"]].tolist() == [
+        12.0,
+        12.0,
+        1.0,
+        1.0,
+    ]
+    assert ders.loc[1, ["p_min_mw", "p_max_mw"]].tolist() == [0.0, 8.0]

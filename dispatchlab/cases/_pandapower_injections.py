@@ -98,6 +98,9 @@ def _ders(net: pp.pandapowerNet) -> pd.DataFrame:
             else "storage"
         )
         sn = _col(df, "sn_mva", np.inf)
+        # pandapower's OPF keeps non-controllable sgens/storage at their set-point: so do we
+        # (a curtailable range would let a dispatch change what the net fixes)
+        fixed = ~_controllable(df)
         frames.append(
             pd.DataFrame(
                 {
@@ -106,10 +109,10 @@ def _ders(net: pp.pandapowerNet) -> pd.DataFrame:
                     "kind": kinds,
                     "p_mw": p,
                     "q_mvar": q,
-                    "p_min_mw": np.minimum(sign * _col(df, lo, 0.0), p),
-                    "p_max_mw": np.maximum(sign * _col(df, hi, 0.0), p),
-                    "q_min_mvar": np.minimum(sign * _col(df, qlo, 0.0), q),
-                    "q_max_mvar": np.maximum(sign * _col(df, qhi, 0.0), q),
+                    "p_min_mw": np.where(fixed, p, np.minimum(sign * _col(df, lo, 0.0), p)),
+                    "p_max_mw": np.where(fixed, p, np.maximum(sign * _col(df, hi, 0.0), p)),
+                    "q_min_mvar": np.where(fixed, q, np.minimum(sign * _col(df, qlo, 0.0), q)),
+                    "q_max_mvar": np.where(fixed, q, np.maximum(sign * _col(df, qhi, 0.0), q)),
                     "s_max_mva": np.where(sn > 0, sn, np.inf),
                     "in_service": df["in_service"].astype(bool).to_numpy(),
                     "_et": "sgen" if sign > 0 else "storage",
@@ -128,6 +131,13 @@ def _ders(net: pp.pandapowerNet) -> pd.DataFrame:
         name="der_id",
     )
     return out
+
+
+def _controllable(df: pd.DataFrame) -> np.ndarray:
+    """pandapower's ``controllable`` flag (absent or NaN = False, pandapower's default)."""
+    if "controllable" not in df:
+        return np.zeros(len(df), dtype=bool)
+    return df["controllable"].astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def _storage_energy(frame: pd.DataFrame, st: pd.DataFrame) -> None:

@@ -8,7 +8,12 @@ import pandas as pd
 from dispatchlab.solvers.data import RENEWABLE_DERS, DispatchData
 from dispatchlab.solvers.model import LinearModel
 from dispatchlab.solvers.network import DCNetwork
-from dispatchlab.solvers.problems.dispatch import DispatchOptions, bus_demand_mw, cols_of
+from dispatchlab.solvers.problems.dispatch import (
+    DispatchOptions,
+    bus_demand_mw,
+    cols_of,
+    injection_terms,
+)
 from dispatchlab.solvers.problems.losses import loss_lmp_component
 from dispatchlab.solvers.status import Solution
 
@@ -37,17 +42,9 @@ def _frame(ids, d: DispatchData, name: str, cols: dict) -> pd.DataFrame:
 
 def injections_mw(m: LinearModel, sol: Solution, d: DispatchData) -> np.ndarray:
     """(bus, T) net injection of the dispatch, demand and shunts subtracted."""
-    T = d.T
     inj = -bus_demand_mw(d).T
-    for block, table, sign in (
-        ("gen_p_mw", d.gens, 1.0),
-        ("load_shed_mw", d.loads, 1.0),
-        ("der_p_mw", d.ders, 1.0),
-        ("storage_discharge_mw", d.storage, 1.0),
-        ("storage_charge_mw", d.storage, -1.0),
-    ):
-        if block in m.var_blocks and len(table):
-            np.add.at(inj, table.bus, sign * values(m, sol, block, len(table), T))
+    bus, period, cols, sign = injection_terms(m, d)
+    np.add.at(inj, (bus, period), sign * sol.x[cols])
     return inj
 
 

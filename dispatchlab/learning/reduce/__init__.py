@@ -1,0 +1,1 @@
+"""Learned reductions of exact solvers, each with a certificate (docs/reduce.md)."""

@@ -1,0 +1,75 @@
+"""The ``dispatchlab envs list`` and ``dispatchlab evaluate`` commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dispatchlab.learning.envs import ENVS, env_spec, list_envs, make_env
+from dispatchlab.sweep.cli import _parse_params
+
+envs_app = typer.Typer(help="Dispatch environments (gymnasium / PettingZoo).", no_args_is_help=True)
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+@envs_app.command("list")
+def envs_list() -> None:
+    """Each environment: its paper, API, default case, what it models and the metrics it reports."""
+    table = Table(title=f"dispatchlab environments ({len(ENVS)})")
+    for col in ("name", "paper", "api", "case", "vector", "description", "metrics"):
+        table.add_column(col, style="bold" if col == "name" else None)
+    for name in list_envs():
+        spec = ENVS[name]
+        table.add_row(
+            name,
+            spec.paper,
+            spec.api,
+            spec.case,
+            "yes" if spec.vector_entry else "no",
+            spec.description,
+            ", ".join(spec.metrics),
+        )
+    console.print(table)
+
+
+def evaluate_command(
+    env: Annotated[str, typer.Argument(help="An environment name (see `envs list`).")],
+    policy: str = typer.Option(
+        "random", help="random, oracle, or a checkpoint .npz of a trained method."
+    ),
+    episodes: int = typer.Option(1, "--episodes", "-e", help="Episodes (seeds seed … seed+e−1)."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Seed of the first episode."),
+    max_steps: int = typer.Option(None, help="Stop each episode after this many steps."),
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Environment option KEY=VALUE.")
+    ] = None,
+) -> None:
+    """Play a policy on an environment and print the paper's metrics and the violations."""
+    from dispatchlab.learning.evaluate import EvaluationConfig, evaluate, summarize
+
+    try:
+        env_spec(env)
+    except KeyError as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="ENV") from None
+    instance = make_env(env, **_parse_params(option))
+    act = _policy(policy, env)
+    config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
+    summary = summarize(evaluate(instance, act, config)).iloc[0]
+    table = Table(title=f"{env}: policy {policy}, {episodes} episode(s) from seed {seed}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        table.add_row(str(key), f"{value:.6g}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def _policy(policy: str, env: str):
+    if policy in ("random", "oracle"):
+        return policy
+    from dispatchlab.learning.policies import load_policy
+
+    return load_policy(policy, env)

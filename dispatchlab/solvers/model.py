@@ -37,8 +37,12 @@ class Block:
         return np.arange(self.start, self.start + self.size)
 
     def at(self, labels) -> np.ndarray:
-        """Positions of ``labels`` in this block."""
-        return self.start + self.index.get_indexer(labels)
+        """Positions of ``labels`` in this block; a label the block lacks is a KeyError."""
+        found = self.index.get_indexer(labels)
+        if (found < 0).any():
+            missing = [lab for lab, f in zip(labels, found, strict=True) if f < 0]
+            raise KeyError(f"block '{self.name}' has no entries {missing[:5]}")
+        return self.start + found
 
 
 class LinearModel:

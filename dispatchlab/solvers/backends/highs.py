@@ -83,15 +83,16 @@ class HighsModel:
     def set_bounds(self, block: str, lb=None, ub=None) -> None:
         """New column bounds of a variable block (``None`` keeps the current side)."""
         b = self.model.var_blocks[block]
-        lp = self.h.getLp()
-        lo, hi = self._sides(b, lb, ub, lp.col_lower_, lp.col_upper_)
+        # getLp() copies the whole LP: only pay for it when one side must be kept
+        lp = self.h.getLp() if lb is None or ub is None else None
+        lo, hi = self._sides(b, lb, ub, lp and lp.col_lower_, lp and lp.col_upper_)
         self.h.changeColsBounds(b.size, b.positions.astype(np.int32), lo, hi)
 
     def set_rhs(self, block: str, lb=None, ub=None) -> None:
         """New row bounds of a constraint block (``None`` keeps the current side)."""
         b = self.model.con_blocks[block]
-        lp = self.h.getLp()
-        lo, hi = self._sides(b, lb, ub, lp.row_lower_, lp.row_upper_)
+        lp = self.h.getLp() if lb is None or ub is None else None
+        lo, hi = self._sides(b, lb, ub, lp and lp.row_lower_, lp and lp.row_upper_)
         self.h.changeRowsBounds(b.size, b.positions.astype(np.int32), lo, hi)
 
     def _sides(self, b, lb, ub, lower, upper) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,132 @@
+"""The DER-selection environment (seed003): zones, the reduced LP, oracle, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse.csgraph import connected_components
+
+import dispatchlab as dl
+from dispatchlab.learning.envs import make_env
+from dispatchlab.learning.envs.der_selection import DERSelectionEnv
+from dispatchlab.learning.envs.der_selection_lp import electrical_distance
+
+
+@pytest.fixture(scope="module")
+def env():
+    return make_env("der-selection")
+
+
+def _random_selection(env, rng) -> dict:
+    return {
+        a: rng.choice(env.action_space(a).nvec[0], env.config.k, replace=False) for a in env.agents
+    }
+
+
+def test_parallel_api(env):
+    from pettingzoo.test import parallel_api_test
+
+    parallel_api_test(env, num_cycles=3)
+
+
+def test_zones_are_connected_and_cover_every_der(env):
+    _, adjacency = electrical_distance(env.case)
+    labels = env.zone_of_bus
+    assert sorted(set(labels.tolist())) == list(range(6))
+    for z in range(6):
+        members = np.flatnonzero(labels == z)
+        assert connected_components(adjacency[members][:, members], directed=False)[0] == 1
+    ders = np.concatenate(list(env.zone_ders.values()))
+    assert sorted(ders.tolist()) == sorted(env.der_ids.tolist())
+    assert len(env.der_ids) == 129  # a DER at every bus but the source
+    assert min(len(v) for v in env.zone_ders.values()) >= 3
+
+
+def test_centroids_scale_thirty_percent_of_load_buses(env):
+    env.reset(seed=11)
+    base = env.case.loads
+    scen = env.scenario.loads
+    load_buses = np.unique(base.loc[base["p_mw"] > 0, "bus"])
+    assert len(env.centroids) == round(0.3 * len(load_buses))
+    at = base["bus"].isin(env.centroids)
+    np.testing.assert_allclose(scen.loc[at, "p_mw"], 1.5 * base.loc[at, "p_mw"])
+    np.testing.assert_allclose(scen.loc[~at, "p_mw"], base.loc[~at, "p_mw"])
+
+
+def test_reward_and_lp_equal_solve_dlmp_on_selected_ders(env):
+    env.reset(seed=3)
+    action = {a: np.arange(3) for a in env.agents}  # the first three DERs of every zone
+    reward, info = env.evaluate(action)
+    chosen = np.concatenate([env.zone_ders[a][:3] for a in env.agents])
+    ders = env.scenario.ders
+    ders["in_service"] = ders.index.isin(chosen) | (ders["kind"] != "dg")
+    res = dl.solve(env.scenario.replace(ders=ders), "dlmp", iterations=2)
+    m = info["metrics"]
+    assert m["cost_usd_per_h"] == pytest.approx(res.objective, rel=1e-7)
+    assert m["loss_mw"] == pytest.approx(res.info["loss_mw"], rel=1e-6)
+    assert reward == pytest.approx(-res.objective / 100.0, rel=1e-7)
+    # seed003 eq. 24 by hand: λ0·p0 + Σ c_k p_k over the selected DERs
+    cost = env.scenario.ders["cost_usd_per_mwh"]
+    by_hand = 50.0 * m["substation_p_mw"] + sum(cost[d] * p for d, p in info["dispatch_mw"].items())
+    assert m["cost_usd_per_h"] == pytest.approx(by_hand, rel=1e-9)
+    assert m["selected_ders"] == 18 and m["lp_variables"] == 19
+    assert max(info["violations"].values()) < 1e-9
+
+
+def test_oracle_beats_random_selections(env):
+    env.reset(seed=5)
+    best = env.oracle()
+    reward, info = env.evaluate(best.action)
+    assert reward == pytest.approx(best.info["reward"])
+    assert max(info["violations"].values()) < 1e-9
+    # the reduced LP over 18 DERs cannot beat the full LP over 129
+    assert best.info["gap_usd_per_h"] >= -1e-6
+    assert best.objective == pytest.approx(best.info["full_objective_usd_per_h"])
+    rng = np.random.default_rng(0)
+    randoms = [env.evaluate(_random_selection(env, rng))[0] for _ in range(1000)]
+    assert reward >= max(randoms)
+
+
+def test_reproducible_and_case_untouched(env):
+    before = env.case.case_hash()
+    first = env.reset(seed=9)[0]
+    r1 = env.evaluate({a: np.array([0, 1, 2]) for a in env.agents})[0]
+    second = env.reset(seed=9)[0]
+    r2 = env.evaluate({a: np.array([0, 1, 2]) for a in env.agents})[0]
+    assert r1 == r2
+    for a in env.possible_agents:
+        np.testing.assert_array_equal(first[a], second[a])
+    assert env.case.case_hash() == before
+
+
+def test_bad_actions_raise_and_repeats_are_reported(env):
+    env.reset(seed=1)
+    good = {a: np.array([0, 1, 2]) for a in env.agents}
+    n0 = env.action_space("mg_0").nvec[0]
+    with pytest.raises(ValueError, match=rf"'mg_0' picks \[0, 1, {n0}\]: indices must be 0…"):
+        env.evaluate({**good, "mg_0": np.array([0, 1, n0])})
+    with pytest.raises(ValueError, match="'mg_1' must be 3 integers"):
+        env.evaluate({**good, "mg_1": np.array([0, 1])})
+    with pytest.raises(ValueError, match="'mg_1' must be 3 integers"):
+        env.evaluate({**good, "mg_1": np.array([0.0, 1.0, 2.0])})
+    with pytest.raises(KeyError, match="no action for agent"):
+        env.evaluate({a: v for a, v in good.items() if a != "mg_2"})
+    _, info = env.evaluate({**good, "mg_0": np.array([4, 4, 4])})
+    assert info["repeated_picks"] == {"mg_0": 2}
+    assert info["metrics"]["selected_ders"] == 16
+    with pytest.raises(ValueError, match="carry no load"):
+        env.reset(options={"centroids": [150]})
+
+
+def test_infeasible_selection_is_reported():
+    base = dl.load_case("ieee123-seed003")
+    gens = base.gens
+    gens["p_max_mw"] = 0.5  # a weak substation: 18 DERs × 0.1 MW + 0.5 MW < the feeder load
+    env = DERSelectionEnv(case=base.replace(gens=gens))
+    env.reset(seed=0)
+    reward, info = env.evaluate({a: np.array([0, 1, 2]) for a in env.agents})
+    assert info["violations"]["infeasible_selection"] == 1.0
+    assert reward == -10.0
+    assert np.isnan(info["metrics"]["cost_usd_per_h"])
+    full = env.oracle()  # all 129 DERs can still serve it
+    assert np.isfinite(full.objective)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dispatchlab.cases.library import ENTRIES, list_cases, load_case
 from dispatchlab.learning.cli_envs import envs_app, evaluate_command
+from dispatchlab.learning.reduce.cli import reduce_app
 from dispatchlab.sweep.cli import sweep_command as _sweep_command
 
 app = typer.Typer(
@@ -119,6 +120,7 @@ def solve_command(
 app.command("sweep")(_sweep_command)  # dispatchlab/sweep/cli.py: grid sweeps, local or Ray
 app.add_typer(envs_app, name="envs")  # dispatchlab/learning/cli_envs.py
 app.command("evaluate")(evaluate_command)
+app.add_typer(reduce_app, name="reduce")  # dispatchlab/learning/reduce/cli.py
 
 
 def _print_mapping(title: str, mapping: dict) -> None:

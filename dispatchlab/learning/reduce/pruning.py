@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
+import pandas as pd
 from sklearn.neighbors import KDTree
 
 from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
@@ -47,6 +48,7 @@ from dispatchlab.learning.reduce.certificate import (  # noqa: F401 (re-exported
 )
 from dispatchlab.learning.reduce.datasets_ed import (
     dataset_provenance,
+    evaluate_points,
     kind_codes,
     point_features,
     resolve_case,
@@ -145,6 +147,13 @@ class VariablePruning:
     def solve(self, case, *, tables: bool = True) -> Result:
         """The full optimum of ``case`` via prediction → reduced LP → certificate → repair."""
         return self.attach(case).solve(tables=tables)
+
+    def evaluate(self, dataset) -> pd.DataFrame:
+        """Every point of an ED data set (same case) solved with this reduction, beside its
+        exact objective: ``rel_gap``, certificate and report counts, time (``reduce evaluate``)."""
+        frame = dataset if isinstance(dataset, pd.DataFrame) else pd.read_parquet(dataset)
+        case = resolve_case(dataset_provenance(frame)["case_name"])
+        return evaluate_points(self.attach(case), frame)
 
     # ------------------------------------------------------------------------ save/load
     def save(self, path: str | Path) -> Path:

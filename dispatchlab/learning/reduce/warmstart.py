@@ -21,14 +21,17 @@ from pathlib import Path
 
 import highspy
 import numpy as np
+import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
 from dispatchlab.learning.reduce.base import ReductionReport
 from dispatchlab.learning.reduce.datasets_ed import (
     dataset_provenance,
+    evaluate_points,
     kind_codes,
     point_features,
+    resolve_case,
     stacked,
 )
 from dispatchlab.solvers.persistent import DispatchModel
@@ -113,6 +116,13 @@ class WarmStart:
     def solve(self, case, *, tables: bool = True) -> Result:
         """Solve ``case`` (its loads and DER availability) from the nearest stored basis."""
         return self.attach(case).solve(tables=tables)
+
+    def evaluate(self, dataset) -> pd.DataFrame:
+        """Every point of an ED data set (same case) solved with this reduction, beside its
+        exact objective: ``rel_gap``, certificate and report counts, time (``reduce evaluate``)."""
+        frame = dataset if isinstance(dataset, pd.DataFrame) else pd.read_parquet(dataset)
+        case = resolve_case(dataset_provenance(frame)["case_name"])
+        return evaluate_points(self.attach(case), frame)
 
     def save(self, path: str | Path) -> Path:
         self._require_fit()

@@ -22,21 +22,24 @@ from dispatchlab.learning.envs import make_env
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 
 
-def _actions(env, n: int | None, rng_seed: int) -> dict:
-    """One random action per agent (stacked over ``n`` scenarios for vector forms)."""
+def _actions(env, spaces, n: int | None, rng_seed: int) -> dict:
+    """One random action per agent (stacked over ``n`` scenarios for vector forms); ``spaces``
+    is the single env whose action spaces are sampled (vector forms may not expose them)."""
     out = {}
     for i, agent in enumerate(env.agents):
-        space = env.action_space(agent)
+        space = spaces.action_space(agent)
         space.seed(rng_seed * 1000 + i)
         out[agent] = space.sample() if n is None else np.stack([space.sample() for _ in range(n)])
     return out
 
 
-def time_steps(env, n: int | None, max_steps: int) -> tuple[float, int]:
+def time_steps(env, n: int | None, max_steps: int, spaces=None) -> tuple[float, int]:
     """(env steps per second, agents) over up to ``max_steps`` steps of one episode."""
     env.reset(seed=0)
     agents = len(env.agents)
-    plan = [_actions(env, n, k) for k in range(max_steps)]
+    plan = [_actions(env, spaces or env, n, k) for k in range(max_steps)]
+    env.step(plan[0])  # warm-up: once-per-process work (day-ahead plans, caches) is not a step
+    env.reset(seed=0)
     spent, steps = 0.0, 0
     for actions in plan:
         if not env.agents:
@@ -56,6 +59,19 @@ def time_oracle(env, calls: int) -> float:
     return (time.perf_counter() - t0) / calls
 
 
+def time_vector_arrays(vec, n: int, max_steps: int) -> float:
+    """Vector envs with only the array API (der-dispatch): random levels, (scenarios, units)."""
+    vec.reset_arrays(list(range(n)))
+    rng = np.random.default_rng(0)
+    plan = [rng.integers(0, vec.config.n_levels, (n, vec.n_units)) for _ in range(max_steps)]
+    vec.step_arrays(plan[0])  # warm-up, as in time_steps
+    vec.reset_arrays(list(range(n)))
+    t0 = time.perf_counter()
+    for actions in plan:
+        vec.step_arrays(actions)
+    return max_steps / (time.perf_counter() - t0)
+
+
 def time_der_arrays(units: int, steps: int) -> float:
     """der-dispatch through its array API (what a batched learner uses) with ``units`` DERs."""
     env = make_env("der-dispatch", n_units=units)
@@ -63,6 +79,8 @@ def time_der_arrays(units: int, steps: int) -> float:
     rng = np.random.default_rng(0)
     n_actions = env.action_space(env.possible_agents[0]).n
     plan = [rng.integers(0, n_actions, units) for _ in range(steps)]
+    env.step_arrays(plan[0])  # warm-up, as in time_steps
+    env.reset_arrays(0)
     t0 = time.perf_counter()
     done = 0
     for actions in plan:
@@ -89,14 +107,18 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for name, (options, steps, calls) in ENVS.items():
-        sps, agents = time_steps(make_env(name, **options), None, steps)
+        single = make_env(name, **options)
+        sps, agents = time_steps(single, None, steps)
         row = {"env": name, "agents": agents, "steps_per_s": sps, "agent_steps_per_s": sps * agents}
         try:
             vec = make_env(name, num_envs=args.scenarios, **options)
         except ValueError:  # no vectorized form
             vec = None
         if vec is not None:
-            vsps, _ = time_steps(vec, args.scenarios, steps)
+            if hasattr(vec, "step_arrays"):
+                vsps = time_vector_arrays(vec, args.scenarios, steps)
+            else:
+                vsps, _ = time_steps(vec, args.scenarios, steps, single)
             row["vector_steps_per_s"] = vsps
             row["vector_agent_steps_per_s"] = vsps * agents * args.scenarios
         row["oracle_s"] = time_oracle(make_env(name, **options), calls)

@@ -67,7 +67,7 @@ def solve_oracle(core, s: int = 0, *, time_limit: float = 30.0) -> OracleSolutio
         viol["soc_mwh"] = float(outside.sum())
         last = OracleSolution(p, action, rewards[0], viol, dict(info, rounds=round_))
         # re-linearize at each answer; tighten a limit only when that alone did not fix it
-        n_bad = _tighten(g, flow, margins, apply=round_ > 1)
+        n_bad = tighten_margins(g, flow, margins, apply=round_ > 1)
         if n_bad == 0 and (best is None or last.reward_usd.sum() > best.reward_usd.sum()):
             best = last
         if n_bad == 0 and not info["network_active"]:
@@ -82,7 +82,7 @@ def solve_oracle(core, s: int = 0, *, time_limit: float = 30.0) -> OracleSolutio
     return best
 
 
-def _tighten(g, flow: dict, margins: dict, *, apply: bool) -> int:
+def tighten_margins(g, flow: dict, margins: dict, *, apply: bool) -> int:
     """Count the AC violations; with ``apply``, add each excess (+ a small cushion) to its
     limit's margin."""
     vm = flow["vm"][0]
@@ -117,7 +117,7 @@ def _action(core, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.clip(a, -1.0, 1.0)
 
 
-def _network_rows(core, s: int, p_ref: np.ndarray, margins: dict) -> tuple:
+def network_rows(core, s: int, p_ref: np.ndarray, margins: dict) -> tuple:
     """Linearized voltage / substation / flow rows over the bus injections y = Σ_{i at b} P_i
     (rows × n_bus: dense over buses, not over units, so the LP stays sparse at 5 000 units)."""
     g, net = core.grid, core.grid.price_net.net
@@ -239,7 +239,7 @@ def _solve(core, s, p_ref, margins, time_limit, *, binary: np.ndarray) -> tuple[
         integrality[n + 5 * m : n + 5 * m + n] = 1
         step = (hi - lo) / (core.n_levels - 1)
         rows.add([(np.arange(n), 1.0), (n + 5 * m + np.arange(n), -step)], lo, lo)
-    net_a, net_lo, net_hi = _network_rows(core, s, p_ref, margins)
+    net_a, net_lo, net_hi = network_rows(core, s, p_ref, margins)
     # y_b − Σ_{i at b} P_i = 0, then the network rows over y
     rows.coo(
         np.r_[np.arange(n_bus), g.unit_bus_pos],

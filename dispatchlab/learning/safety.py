@@ -1,0 +1,177 @@
+"""The safety layer between a learned DER-dispatch policy and the feeder: verify, repair, fall back.
+
+For every decision of a ``der-dispatch`` environment (seed000), the proposed actions are
+
+1. **verified** — mapped to MW as the environment will apply them, then checked by the AC power
+   flow the environment itself runs (bus voltages, substation import range, branch ratings,
+   convergence) and by the storage energy after the step against the eq.-3 SOC band;
+2. **repaired** when any check fails — projected onto the feasible set by an exact solver: the
+   mixed-integer LP (HiGHS via ``scipy.optimize.milp``) that minimizes Σ|P − P_proposed| / rated
+   over the env's action set (integer levels in discrete mode) subject to the unit ranges, the
+   SOC band (as bounds on P, exact because the energy update is monotone in P) and the network
+   rows of the environment's oracle (voltages, substation, ratings linearized at the proposal
+   and tightened by the AC excess, as the oracle does), re-verified by the AC power flow;
+3. **fallen back** to the exact centralized dispatch (``env.oracle()``) when the repair is
+   still infeasible after ``max_rounds`` AC checks.
+
+Every outcome is counted (:class:`SafetyStats`); a delivered dispatch that still violates a
+limit (neither repair nor fallback fixed it) is counted in ``delivered_violations``, never
+hidden.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from dispatchlab.learning.envs.der_dispatch_oracle import network_rows, tighten_margins
+
+TOL = 1e-6  #: violation magnitude accepted as zero (p.u., MW, MVA, MWh)
+
+
+@dataclass
+class SafetyStats:
+    """Counts over all decisions filtered so far."""
+
+    decisions: int = 0
+    passed: int = 0  #: the proposal was feasible as it was
+    repaired: int = 0  #: fixed by the projection
+    fallbacks: int = 0  #: replaced by the exact dispatch
+    delivered_violations: int = 0  #: decisions delivered with a violation left
+    repair_s: float = 0.0  #: time spent verifying and repairing
+    history: list = field(default_factory=list)  #: per decision: "ok" / "repair" / "fallback"
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "history"}
+
+
+class SafetyLayer:
+    """Verify / repair / fall back for a single-scenario ``DERDispatchEnv``."""
+
+    def __init__(self, env, *, max_rounds: int = 4, time_limit: float = 10.0):
+        self.env, self.core = env, env.core
+        self.max_rounds, self.time_limit = max_rounds, time_limit
+        self.stats = SafetyStats()
+
+    # --------------------------------------------------------------------------- checks
+    def band_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per unit, the P range (MW) that keeps storage inside its SOC band this step."""
+        c, u, g = self.core, self.core.units, self.core.grid
+        lo, hi = c.lo[0].copy(), c.hi[0].copy()
+        st = g.st_idx
+        if len(st):
+            e, dt = c.energy[0, st], c.dt_h
+            up = (e - u.e_min_mwh[st]) * u.eff_discharge[st] / dt  # discharge down to e_min
+            down = -(u.e_max_mwh[st] - e) / (u.eff_charge[st] * dt)  # charge up to e_max
+            hi[st] = np.minimum(hi[st], np.maximum(up, 0.0))
+            lo[st] = np.maximum(lo[st], np.minimum(down, 0.0))
+        return lo, hi
+
+    def verify(self, p_mw: np.ndarray) -> tuple[dict, dict]:
+        """AC power flow of outputs ``p_mw``: (violations by family, the flow)."""
+        c, g = self.core, self.core.grid
+        flow = g.power_flow(c.load_p[:1], c.load_q[:1], p_mw[None])
+        viol = {k: float(v[0]) for k, v in g.violations(flow).items()}
+        _, _, outside = c.rewards(p_mw[None], rows=slice(0, 1))
+        viol["soc_mwh"] = float(outside.sum())
+        return viol, flow
+
+    def outputs(self, actions: np.ndarray) -> np.ndarray:
+        """MW the env applies for ``actions`` (n_units,)."""
+        return self.core.outputs(np.asarray(actions, float)[None])[0][0]
+
+    # --------------------------------------------------------------------------- filter
+    def filter(self, actions: np.ndarray) -> tuple[np.ndarray, str]:
+        """Safe actions for the current state and what happened ("ok" / "repair" / …)."""
+        t0 = time.perf_counter()
+        self.stats.decisions += 1
+        viol, flow = self.verify(self.outputs(actions))
+        outcome = "ok"
+        if sum(viol.values()) > TOL:
+            actions, viol, outcome = self._repair(np.asarray(actions), flow)
+        if outcome == "fallback-failed" or sum(viol.values()) > TOL:
+            self.stats.delivered_violations += 1
+        key = {"ok": "passed", "repair": "repaired"}.get(outcome, "fallbacks")
+        setattr(self.stats, key, getattr(self.stats, key) + 1)
+        self.stats.history.append(outcome)
+        self.stats.repair_s += time.perf_counter() - t0
+        return actions, outcome
+
+    def _repair(self, actions: np.ndarray, flow: dict) -> tuple[np.ndarray, dict, str]:
+        g = self.core.grid
+        margins = {
+            "v_lo": np.zeros(g.n_bus),
+            "v_hi": np.zeros(g.n_bus),
+            "sub": np.zeros(2),
+            "line": np.zeros(len(g.rated)),
+        }
+        p_prop = self.outputs(actions)
+        p_ref = p_prop
+        tighten_margins(g, flow, margins, apply=True)
+        for _ in range(self.max_rounds):
+            fixed = self._project(p_prop, p_ref, margins)
+            if fixed is None:
+                break
+            viol, flow = self.verify(self.outputs(fixed))
+            if sum(viol.values()) <= TOL:
+                return fixed, viol, "repair"
+            tighten_margins(g, flow, margins, apply=True)
+            p_ref = self.outputs(fixed)
+        oracle = self.env.oracle(time_limit=self.time_limit)
+        safe = np.asarray(oracle.info["action_array"])
+        viol, _ = self.verify(self.outputs(safe))
+        return safe, viol, "fallback" if sum(viol.values()) <= TOL else "fallback-failed"
+
+    def _project(self, p_prop, p_ref, margins) -> np.ndarray | None:
+        """min Σ|P − P_prop|/rated over the action set, band and network rows (MILP)."""
+        c = self.core
+        n = c.units.n
+        lo, hi = c.lo[0], c.hi[0]
+        b_lo, b_hi = self.band_bounds()
+        disc = c.cfg.action_mode == "discrete"
+        # variables [P (n) | d (n) | level (n, discrete)]
+        n_var = 3 * n if disc else 2 * n
+        cost = np.zeros(n_var)
+        cost[n : 2 * n] = 1.0 / np.maximum(c.units.rated_mw, 1e-9)
+        vlo = np.r_[b_lo, np.zeros(n)]
+        vhi = np.r_[b_hi, np.full(n, np.inf)]
+        if np.any(vlo[:n] > vhi[:n] + 1e-12):
+            return None
+        eye = sp.identity(n, format="csr")
+        rows = [sp.hstack([eye, eye]), sp.hstack([-eye, eye])]  # d ≥ |P − P_prop|
+        r_lo, r_hi = [p_prop, -p_prop], [np.full(n, np.inf), np.full(n, np.inf)]
+        net_a, net_lo, net_hi = network_rows(c, 0, p_ref, margins)
+        # the oracle's rows are over bus injections; units map onto buses by incidence
+        net_u = sp.csr_matrix(net_a) @ c.grid.unit_to_bus
+        rows.append(sp.hstack([net_u, sp.csr_matrix((net_u.shape[0], n))]))
+        r_lo.append(net_lo)
+        r_hi.append(net_hi)
+        integrality = np.zeros(n_var)
+        if disc:
+            step = (hi - lo) / (c.n_levels - 1)
+            rows = [sp.hstack([r, sp.csr_matrix((r.shape[0], n))]) for r in rows]
+            rows.append(sp.hstack([eye, sp.csr_matrix((n, n)), -sp.diags(step)]))
+            r_lo.append(lo)
+            r_hi.append(lo)
+            vlo = np.r_[vlo, np.zeros(n)]
+            vhi = np.r_[vhi, np.where(hi > lo, c.n_levels - 1, 0)]
+            integrality[2 * n :] = 1
+        res = milp(
+            cost,
+            integrality=integrality,
+            bounds=Bounds(vlo, vhi),
+            constraints=LinearConstraint(
+                sp.vstack(rows).tocsr(), np.concatenate(r_lo), np.concatenate(r_hi)
+            ),
+            options={"time_limit": self.time_limit},
+        )
+        if res.x is None:
+            return None
+        if disc:
+            return np.rint(res.x[2 * n :]).astype(np.int64)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return np.clip(2.0 * (res.x[:n] - lo) / span - 1.0, -1.0, 1.0)

@@ -84,6 +84,7 @@ def run_mpc(day: DayData, actual: np.ndarray, plan: dict, o: MPCOptions, seed: i
     lp = WindowLP(day, o)
     soc = np.asarray(st["e_init_mwh"], float).copy()
     out = {k: np.zeros(T) for k in ("up", "dn", "u", "shed", "flex")}
+    out["storage_mw"] = np.zeros((T, len(st)))  # discharge − charge of each unit, applied
     cap = float(day.pv_cap.sum())
     for t in range(T):
         window = pd.DataFrame({0: _window(actual, t, H)})
@@ -102,10 +103,11 @@ def run_mpc(day: DayData, actual: np.ndarray, plan: dict, o: MPCOptions, seed: i
         step = lp.step(
             fc, _window(day.load, t, H), soc, {k: _window(v, t, H) for k, v in plan.items()}
         )
-        for k in out:
+        for k in step:
             out[k][t] = step[k]
         for k in range(len(st)):
             ch, dis = lp.v["ch"][k].value[0, 0], lp.v["dis"][k].value[0, 0]
+            out["storage_mw"][t, k] = dis - ch
             soc[k] += day.dt * (st["eff_charge"][k] * ch - dis / st["eff_discharge"][k])
     out["soc_end"] = soc
     return out

@@ -185,6 +185,18 @@ def solve_two_stage(day: DayData, pv: np.ndarray, o: StochasticOptions, fixed=No
     if prob.status not in ("optimal", "optimal_inaccurate"):
         return {"status": prob.status}
     out = {k: np.asarray(x.value) for k, x in {**f, **v}.items() if k not in ("ch", "dis")}
+    # (S, T, units): discharge − charge of every storage unit in every scenario
+    out["storage_mw"] = (
+        np.stack(
+            [
+                np.asarray(d.value) - np.asarray(c.value)
+                for c, d in zip(v["ch"], v["dis"], strict=True)
+            ],
+            axis=-1,
+        )
+        if v["ch"]
+        else np.zeros((*pv.shape, 0))
+    )
     return {"status": prob.status, "objective": float(prob.value), "pv": pv, **out}
 
 

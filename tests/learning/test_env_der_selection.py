@@ -130,3 +130,27 @@ def test_infeasible_selection_is_reported():
     assert np.isnan(info["metrics"]["cost_usd_per_h"])
     full = env.oracle()  # all 129 DERs can still serve it
     assert np.isfinite(full.objective)
+
+
+def test_vector_form_matches_single_scenarios():
+    vec = make_env("der-selection", num_envs=3)
+    obs, infos = vec.reset(seed=[4, 5, 6])
+    assert all(o.shape[0] == 3 for o in obs.values())
+    oracle = vec.oracle_actions()
+    _, rew, term, _, vinfo = vec.step(oracle)
+    assert vec.agents == []
+    agent = vec.possible_agents[0]
+    assert rew[agent].shape == (3,) and term[agent].all()
+    for i, seed in enumerate((4, 5, 6)):
+        single = make_env("der-selection")
+        single_obs, info = single.reset(seed=seed)
+        np.testing.assert_array_equal(single_obs[agent], obs[agent][i])
+        assert info[agent]["centroid_buses"] == infos[i]["centroid_buses"]
+        _, single_rew, *_ = single.step({a: oracle[a][i] for a in single.agents})
+        assert single_rew[agent] == pytest.approx(rew[agent][i])
+        assert vinfo[i]["violations"]["infeasible_selection"] == 0.0
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match=r"must be \(3, k\) integers"):
+        vec.step({a: np.zeros(2, int) for a in vec.agents})
+    with pytest.raises(ValueError, match="got 2 seeds for 3 scenarios"):
+        vec.reset(seed=[1, 2])

@@ -102,7 +102,7 @@ ENVS: dict[str, EnvSpec] = {
             "microgrid picks its DERs; the chosen set is dispatched by the LP"
         ),
         entry=f"{_MOD}.der_selection:DERSelectionEnv",
-        vector_entry=None,
+        vector_entry=f"{_MOD}.der_selection_vector:VectorDERSelectionEnv",
         metrics=("cost_usd", "loss_mw", "selected_ders"),
     ),
 }

@@ -152,5 +152,5 @@ def test_vector_form_matches_single_scenarios():
     vec.reset(seed=0)
     with pytest.raises(ValueError, match=r"must be \(3, k\) integers"):
         vec.step({a: np.zeros(2, int) for a in vec.agents})
-    with pytest.raises(ValueError, match="got 2 seeds for 3 scenarios"):
+    with pytest.raises(ValueError, match="got 2 seeds for 3 environments"):
         vec.reset(seed=[1, 2])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .der_selection import DERSelectionEnv
+from .voltage_common import seeds_for
 
 __all__ = ["VectorDERSelectionEnv"]
 
@@ -43,14 +44,7 @@ class VectorDERSelectionEnv:
         self, seed: int | Sequence[int] | None = None, options: dict | None = None
     ) -> tuple[dict[str, np.ndarray], list[dict]]:
         """Scenario i uses ``seed[i]`` (a sequence) or ``seed + i`` (an int)."""
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, int | np.integer):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = [int(s) for s in seed]
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset() got {len(seeds)} seeds for {self.num_envs} scenarios")
+        seeds = seeds_for(seed, self.num_envs, 0)
         outs = [env.reset(seed=s, options=options) for env, s in zip(self.envs, seeds, strict=True)]
         self.agents = list(self.possible_agents)
         obs = {a: np.stack([o[a] for o, _ in outs]) for a in self.agents}

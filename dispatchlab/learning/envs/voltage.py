@@ -21,7 +21,12 @@ from pettingzoo import ParallelEnv
 
 from dispatchlab.cases.case import Case
 from dispatchlab.learning.envs.base import Oracle, require_finite
-from dispatchlab.learning.envs.voltage_common import ProfileConfig, check_agents, seeds_for
+from dispatchlab.learning.envs.voltage_common import (
+    ProfileConfig,
+    VectorScenarios,
+    check_agents,
+    scenario_rngs,
+)
 from dispatchlab.learning.envs.voltage_core import VoltageControlConfig, VoltageCore
 from dispatchlab.learning.envs.voltage_costs import CostWeights
 from dispatchlab.solvers.result import Result
@@ -100,13 +105,7 @@ class _Base:
         return self._act_spaces[agent]
 
     def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
-        seeds = seeds_for(seed, n, self.config.seed)
-        if not self._rngs:
-            self._rngs = [np.random.default_rng(self.config.seed + i) for i in range(n)]
-        self._rngs = [
-            np.random.default_rng(s) if s is not None else r
-            for s, r in zip(seeds, self._rngs, strict=True)
-        ]
+        self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
         return self._rngs
 
     def _parse(self, actions: dict, n_scen: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +244,7 @@ class VoltageControlEnv(_Base, ParallelEnv):
         return self._oracle_for(0)
 
 
-class VectorVoltageControlEnv(_Base):
+class VectorVoltageControlEnv(VectorScenarios, _Base):
     """``num_envs`` scenarios of :class:`VoltageControlEnv` stepped with one power flow.
 
     Same agents and spaces; observations are (num_envs, obs_dim) arrays per agent, actions
@@ -255,17 +254,6 @@ class VectorVoltageControlEnv(_Base):
     ``VoltageControlEnv().reset(seed=s + i)``. Every episode has the same length; after the
     last step call ``reset`` again.
     """
-
-    def __init__(self, num_envs: int, case: Case | str | None = None, config=None, **options):
-        if not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        self.num_envs = int(num_envs)
-        self._setup(case, config, options, self.num_envs)
-
-    def reset(self, seed: int | list[int] | None = None, options: dict | None = None):
-        self.core.reset(self._rngs_for(seed, self.num_envs))
-        self.agents = list(self.possible_agents)
-        return self._observe(), {"time_step": 0}
 
     def step(self, actions: dict):
         if not self.agents:
@@ -302,6 +290,5 @@ class VectorVoltageControlEnv(_Base):
 
     def oracle(self, index: int = 0) -> Oracle:
         """The oracle of scenario ``index`` (its action in the single environment's format)."""
-        if not 0 <= index < self.num_envs:
-            raise IndexError(f"index {index} outside 0…{self.num_envs - 1}")
+        self._check_index(index)
         return self._oracle_for(index)

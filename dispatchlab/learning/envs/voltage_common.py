@@ -165,6 +165,19 @@ def seeds_for(seed: int | Sequence[int] | None, n: int, default: int) -> list[in
     return seeds
 
 
+def scenario_rngs(
+    rngs: list[np.random.Generator], seed: int | Sequence[int] | None, n: int, default: int
+) -> list[np.random.Generator]:
+    """The n scenario RNGs after a reset with ``seed``: re-seeded where a seed is given, kept
+    (or, on first use, seeded ``default + i``) where it is None."""
+    if not rngs:
+        rngs = [np.random.default_rng(default + i) for i in range(n)]
+    return [
+        np.random.default_rng(s) if s is not None else r
+        for s, r in zip(seeds_for(seed, n, default), rngs, strict=True)
+    ]
+
+
 def check_agents(actions: dict, agents: Sequence[str]) -> None:
     """Every live agent must act and no unknown agent may: a clear error otherwise."""
     if not isinstance(actions, dict):
@@ -176,3 +189,23 @@ def check_agents(actions: dict, agents: Sequence[str]) -> None:
             f"actions: missing agent(s) {missing}, unknown agent(s) {unknown}; "
             f"expected exactly {list(agents)}"
         )
+
+
+class VectorScenarios:
+    """``__init__`` / ``reset`` / scenario-index check of the vectorized voltage envs (mixed in
+    before the module's ``_Base``, which provides ``_setup``, ``_rngs_for`` and ``_observe``)."""
+
+    def __init__(self, num_envs: int, case=None, config=None, **options):
+        if not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.num_envs = int(num_envs)
+        self._setup(case, config, options, self.num_envs)
+
+    def reset(self, seed: int | list[int] | None = None, options: dict | None = None):
+        self.core.reset(self._rngs_for(seed, self.num_envs))
+        self.agents = list(self.possible_agents)
+        return self._observe(), {"time_step": 0}
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.num_envs:
+            raise IndexError(f"index {index} outside 0…{self.num_envs - 1}")

@@ -23,7 +23,12 @@ from pettingzoo import ParallelEnv
 from dispatchlab.cases.case import Case
 from dispatchlab.learning.envs.base import Oracle
 from dispatchlab.learning.envs.voltage import load_env_case
-from dispatchlab.learning.envs.voltage_common import ProfileConfig, check_agents, seeds_for
+from dispatchlab.learning.envs.voltage_common import (
+    ProfileConfig,
+    VectorScenarios,
+    check_agents,
+    scenario_rngs,
+)
 from dispatchlab.learning.envs.voltage_discrete_core import (
     DiscreteVoltageConfig,
     DiscreteVoltageCore,
@@ -95,13 +100,7 @@ class _Base:
         return self._act_spaces[agent]
 
     def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
-        seeds = seeds_for(seed, n, self.config.seed)
-        if not self._rngs:
-            self._rngs = [np.random.default_rng(self.config.seed + i) for i in range(n)]
-        self._rngs = [
-            np.random.default_rng(s) if s is not None else r
-            for s, r in zip(seeds, self._rngs, strict=True)
-        ]
+        self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
         return self._rngs
 
     def _parse(self, actions: dict, n_scen: int) -> np.ndarray:
@@ -240,20 +239,9 @@ class DiscreteVoltageControlEnv(_Base, ParallelEnv):
         return self._oracle_for(0)
 
 
-class VectorDiscreteVoltageControlEnv(_Base):
+class VectorDiscreteVoltageControlEnv(VectorScenarios, _Base):
     """``num_envs`` scenarios stepped with one power flow; arrays per agent as in
     :class:`~.voltage.VectorVoltageControlEnv` (actions: (num_envs,) integer positions)."""
-
-    def __init__(self, num_envs: int, case: Case | str | None = None, config=None, **options):
-        if not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        self.num_envs = int(num_envs)
-        self._setup(case, config, options, self.num_envs)
-
-    def reset(self, seed: int | list[int] | None = None, options: dict | None = None):
-        self.core.reset(self._rngs_for(seed, self.num_envs))
-        self.agents = list(self.possible_agents)
-        return self._observe(), {"time_step": 0}
 
     def step(self, actions: dict):
         if not self.agents:
@@ -284,6 +272,5 @@ class VectorDiscreteVoltageControlEnv(_Base):
         return self.core.features().astype(np.float32)
 
     def oracle(self, index: int = 0) -> Oracle:
-        if not 0 <= index < self.num_envs:
-            raise IndexError(f"index {index} outside 0…{self.num_envs - 1}")
+        self._check_index(index)
         return self._oracle_for(index)

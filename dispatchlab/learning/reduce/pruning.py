@@ -26,15 +26,12 @@ logistic regression would need 10 000 models and relearn whenever a cost changes
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Self
 
 import numpy as np
-import pandas as pd
 from sklearn.neighbors import KDTree
 
-from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
-from dispatchlab.learning.reduce.base import ReductionReport
+from dispatchlab.learning.reduce.base import EDReductionBase, ReductionReport
 from dispatchlab.learning.reduce.certificate import (  # noqa: F401 (re-exported)
     METHOD,
     Candidates,
@@ -48,7 +45,6 @@ from dispatchlab.learning.reduce.certificate import (  # noqa: F401 (re-exported
 )
 from dispatchlab.learning.reduce.datasets_ed import (
     dataset_provenance,
-    evaluate_points,
     kind_codes,
     point_features,
     resolve_case,
@@ -61,7 +57,7 @@ from dispatchlab.solvers.result import Result
 from dispatchlab.solvers.status import Solution, Status
 
 
-class VariablePruning:
+class VariablePruning(EDReductionBase):
     """Learned variable pruning: ``VariablePruning(config).fit(dataset).solve(case)``.
 
     ``dataset``: a DataFrame from :func:`~dispatchlab.learning.reduce.datasets_ed.build_dataset`
@@ -71,12 +67,8 @@ class VariablePruning:
     Exact counterpart: the persistent full LP (:class:`DispatchModel`).
     """
 
+    METHOD = METHOD
     Config = PruningConfig
-
-    def __init__(self, config: PruningConfig | None = None) -> None:
-        self.config = config or PruningConfig()
-        self.arrays: dict[str, np.ndarray] = {}
-        self.meta: dict = {}
 
     @classmethod
     def default(cls) -> VariablePruning:
@@ -144,29 +136,6 @@ class VariablePruning:
         """A persistent pruned model of ``case`` (same network as the data set)."""
         return PrunedDispatch(self, case)
 
-    def solve(self, case, *, tables: bool = True) -> Result:
-        """The full optimum of ``case`` via prediction → reduced LP → certificate → repair."""
-        return self.attach(case).solve(tables=tables)
-
-    def evaluate(self, dataset) -> pd.DataFrame:
-        """Every point of an ED data set (same case) solved with this reduction, beside its
-        exact objective: ``rel_gap``, certificate and report counts, time (``reduce evaluate``)."""
-        frame = dataset if isinstance(dataset, pd.DataFrame) else pd.read_parquet(dataset)
-        case = resolve_case(dataset_provenance(frame)["case_name"])
-        return evaluate_points(self.attach(case), frame)
-
-    # ------------------------------------------------------------------------ save/load
-    def save(self, path: str | Path) -> Path:
-        self._require_fit()
-        return save_checkpoint(path, METHOD, self.config, self.arrays, meta=self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> VariablePruning:
-        header, arrays = load_checkpoint(path, METHOD)
-        out = cls(config_from(PruningConfig, header))
-        out.arrays, out.meta = arrays, dict(header["meta"])
-        return out
-
     def _nearest(self, z: np.ndarray) -> np.ndarray:
         """The k stored points nearest to one query. Hand-written on purpose: a brute-force
         scan of a few thousand points is ~10 µs, while a single sklearn query spends ~200 µs
@@ -174,10 +143,6 @@ class VariablePruning:
         d = ((self.arrays["z"] - z) ** 2).sum(axis=1)
         k = min(self.config.n_neighbors, len(d))
         return np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
-
-    def _require_fit(self) -> None:
-        if not self.arrays:
-            raise RuntimeError("VariablePruning is not fitted: call fit(dataset) or load(path)")
 
 
 def _band_miss(cand: Candidates, neighbour_duals: np.ndarray, duals: np.ndarray) -> float:

@@ -294,19 +294,15 @@ def _report(log: dict, optimal: bool, timings: dict, kept: tuple, fac: dict) -> 
 def _factors(model: ConstraintScreening, case: Any, settings: Any, opts: Any) -> dict:
     """Network, contingencies, LODF chunks and the learned pairs' PTDF rows / LODF columns,
     computed once per network and rating choice (they do not depend on loads or costs)."""
-    from dispatchlab.solvers.api import _rates
     from dispatchlab.solvers.network import dc_network
     from dispatchlab.solvers.problems import sced_rows as rows
+    from dispatchlab.solvers.problems.sced import sced_ratings
 
     key = (model.meta["network_hash"], opts.rating, settings.ctg_rating, opts.line_limits)
     if key in model.network_cache:
         return model.network_cache[key]
     net = dc_network(case)
-    rate_base = _rates(case, net, opts.rating)
-    rate_ctg = _rates(case, net, settings.ctg_rating)
-    rate_ctg = np.where(np.isfinite(rate_ctg), rate_ctg, rate_base)
-    if not opts.line_limits:
-        rate_base = rate_ctg = np.full(net.n_branch, np.inf)
+    rate_base, rate_ctg = sced_ratings(case, net, settings, opts)
     ctgs = rows.select_contingencies(case, net, settings.contingencies)
     pos = pd.Index(net.branch_ids)
     pairs = model.fitted.pairs if model.fitted is not None else np.zeros((0, 2), np.int64)

@@ -17,21 +17,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import highspy
 import numpy as np
-import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
-from dispatchlab.learning.reduce.base import ReductionReport
+from dispatchlab.learning.reduce.base import EDReductionBase, ReductionReport
 from dispatchlab.learning.reduce.datasets_ed import (
     dataset_provenance,
-    evaluate_points,
     kind_codes,
     point_features,
-    resolve_case,
     stacked,
 )
 from dispatchlab.solvers.persistent import DispatchModel
@@ -54,7 +49,7 @@ class WarmStartConfig:
     seed: int = 0  #: unused by the (deterministic) nearest-neighbour search; kept for the CLI
 
 
-class WarmStart:
+class WarmStart(EDReductionBase):
     """``WarmStart(config).fit(dataset)``; ``solve(case)`` or ``attach(case)`` for loops.
 
     ``dataset``: a DataFrame from :func:`~dispatchlab.learning.reduce.datasets_ed.build_dataset`
@@ -62,12 +57,11 @@ class WarmStart:
     solve from its default start, and from the previous interval's basis.
     """
 
+    METHOD = METHOD
     Config = WarmStartConfig
 
     def __init__(self, config: WarmStartConfig | None = None) -> None:
-        self.config = config or WarmStartConfig()
-        self.arrays: dict[str, np.ndarray] = {}
-        self.meta: dict = {}
+        super().__init__(config)
         self._nn: NearestNeighbors | None = None
         self._bases: dict[int, highspy.HighsBasis] = {}
 
@@ -113,32 +107,8 @@ class WarmStart:
         """A persistent model of ``case`` that starts every solve from the predicted basis."""
         return WarmStartedDispatch(self, case)
 
-    def solve(self, case, *, tables: bool = True) -> Result:
-        """Solve ``case`` (its loads and DER availability) from the nearest stored basis."""
-        return self.attach(case).solve(tables=tables)
-
-    def evaluate(self, dataset) -> pd.DataFrame:
-        """Every point of an ED data set (same case) solved with this reduction, beside its
-        exact objective: ``rel_gap``, certificate and report counts, time (``reduce evaluate``)."""
-        frame = dataset if isinstance(dataset, pd.DataFrame) else pd.read_parquet(dataset)
-        case = resolve_case(dataset_provenance(frame)["case_name"])
-        return evaluate_points(self.attach(case), frame)
-
-    def save(self, path: str | Path) -> Path:
-        self._require_fit()
-        return save_checkpoint(path, METHOD, self.config, self.arrays, meta=self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> WarmStart:
-        header, arrays = load_checkpoint(path, METHOD)
-        out = cls(config_from(WarmStartConfig, header))
-        out.arrays, out.meta = arrays, dict(header["meta"])
-        out._nn = NearestNeighbors(n_neighbors=1).fit(arrays["z"])  # exact: same answers
-        return out
-
-    def _require_fit(self) -> None:
-        if not self.arrays:
-            raise RuntimeError("WarmStart is not fitted: call fit(dataset) or load(path)")
+    def _loaded(self) -> None:
+        self._nn = NearestNeighbors(n_neighbors=1).fit(self.arrays["z"])  # exact: same answers
 
 
 class WarmStartedDispatch:

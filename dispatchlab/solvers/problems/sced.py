@@ -159,14 +159,21 @@ def _result(
     return result
 
 
-def _setup(case, settings: SCEDSettings, opts: DispatchOptions, n_periods, start) -> _Setup:
-    d = dispatch_data(case, n_periods, start)
-    net = dc_network(case)
+def sced_ratings(case, net, settings: SCEDSettings, opts: DispatchOptions) -> tuple:
+    """(base-case, post-contingency) branch ratings in MW; a missing contingency rating falls
+    back to the base one, and ``line_limits=False`` makes both infinite."""
     rate_base = _rates(case, net, opts.rating)
     rate_ctg = _rates(case, net, settings.ctg_rating)
     rate_ctg = np.where(np.isfinite(rate_ctg), rate_ctg, rate_base)
     if not opts.line_limits:
         rate_base = rate_ctg = np.full(net.n_branch, np.inf)
+    return rate_base, rate_ctg
+
+
+def _setup(case, settings: SCEDSettings, opts: DispatchOptions, n_periods, start) -> _Setup:
+    d = dispatch_data(case, n_periods, start)
+    net = dc_network(case)
+    rate_base, rate_ctg = sced_ratings(case, net, settings, opts)
     ctgs = select_contingencies(case, net, settings.contingencies)
     return _Setup(d, opts, net, rate_base, rate_ctg, ctgs, settings)
 

@@ -99,3 +99,30 @@ def test_safety_layer_delivers_no_violation_for_random_actions():
     assert layer.stats.delivered_violations == 0
     assert sum(total.values()) == pytest.approx(0.0, abs=1e-6)
     assert layer.stats.repaired + layer.stats.fallbacks > 0
+
+
+def test_gcn_fit_on_exact_dlmps_beats_the_mean_price_and_round_trips(tmp_path):
+    """Labels from the exact DLMP LP over sampled states (2 workers), held-out days scored."""
+    from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
+    from dispatchlab.learning.methods.price_data import SamplingConfig
+    from dispatchlab.learning.methods.price_gcn import (
+        GCNPriceModel,
+        PriceGCNConfig,
+        PricePredictor,
+        fit,
+    )
+
+    cfg = PriceGCNConfig(sampling=SamplingConfig(episodes_per_setting=2), epochs=40, workers=2)
+    model = fit(cfg, log=None)
+    m = model.metrics
+    assert m["n_train"] > 400 and m["n_test_days"] >= 1
+    # measured 0.115 $/MWh against 0.296 for always predicting the training mean
+    assert m["lmp_mae_usd_per_mwh"] < 0.6 * m["baseline_mean_mae_usd_per_mwh"]
+    assert m["lmp_p99_usd_per_mwh"] < 0.5
+    back = PricePredictor.load(model.save(tmp_path / "gcn.npz"))
+    x = np.random.default_rng(0).normal(size=(3, 33, N_FEATURES)).astype(np.float32)
+    np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-6)
+    env = DERDispatchEnv(price_model=GCNPriceModel(model, load_case("ieee33-seed000")))
+    obs = env.reset_arrays(0)
+    lmp_obs = obs[:, 7] * env.core.grid.price_scale  # the LMP field of the observation
+    assert np.all(np.abs(lmp_obs - 20.0) < 5.0)  # predicted prices near the 20 $/MWh substation

@@ -270,3 +270,33 @@ def test_persistent_model_costs_limits_and_der_availability():
     assert dm.builds == 1
     with pytest.raises(KeyError, match="load_id"):
         dm.set_loads(pd.Series([1.0], index=[99]))
+
+
+def test_persistent_qp_falls_back_to_clarabel_when_highs_cycles():
+    """ieee30-seed004's DC-OPF (quadratic costs) at interval 6034: HiGHS's QP solver cycled
+    for hours in the persistent model; now it stops at its iteration limit and Clarabel
+    solves the model HiGHS holds, with the one-shot optimum."""
+    from dispatchlab import load_case, solve
+    from dispatchlab.solvers.persistent import DispatchModel
+
+    case = load_case("ieee30-seed004")
+    dm = DispatchModel(case, "dcopf", formulation="ptdf")
+    assert dm.highs.quadratic
+    dm.solve_raw()
+    dm.set_loads(case.timeseries["load_p_mw"].to_numpy()[6034])
+    sol = dm.solve_raw()  # returns (highspy 1.16 cycles here; a later one may not)
+    assert sol.status == "optimal"
+    if sol.extra.get("fallback"):
+        assert "iteration limit" in sol.message
+    ref = solve(case.at(6034), "dcopf", formulation="ptdf", backend="clarabel")
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-7)
+    # force the fallback: HiGHS stops after one QP iteration, Clarabel finishes the same model
+    good = dm.solve_raw()
+    dm.highs.h.setOptionValue("qp_iteration_limit", 1)
+    dm.set_loads(case.timeseries["load_p_mw"].to_numpy()[100])
+    forced = dm.solve_raw()
+    assert forced.status == "optimal" and forced.extra["fallback"] == "clarabel"
+    ref100 = solve(case.at(100), "dcopf", formulation="ptdf", backend="clarabel")
+    assert forced.objective == pytest.approx(ref100.objective, rel=1e-7)
+    assert good.objective == pytest.approx(ref.objective, rel=1e-7)
+    assert len(forced.x) == dm.model.n_cols and len(forced.row_dual) == dm.model.n_rows

@@ -8,6 +8,7 @@ horizon, environments, scenario sweeps, lazy constraint generation).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -24,6 +25,9 @@ _STATUS = {
     highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
     highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
 }
+
+
+QP_ITERATION_LIMIT = 10_000  #: HiGHS QP iterations before the Clarabel fallback (at least)
 
 
 def _inf(a: np.ndarray, big: float) -> np.ndarray:
@@ -46,6 +50,12 @@ class HighsModel:
         self._big = self.h.getInfinity()
         self._pass(model)
         self.n_con_blocks = len(model.con_blocks)
+        self.quadratic = bool(model.quadratic()[0].size)
+        if self.quadratic and "qp_iteration_limit" not in (options or {}):
+            # HiGHS's active-set QP solver can cycle (ieee30-seed004's DC-OPF at some hours
+            # ran for hours on a 47-column QP); bound it and let solve() fall back to Clarabel
+            limit = max(QP_ITERATION_LIMIT, 50 * (model.n_cols + model.n_rows))
+            self.h.setOptionValue("qp_iteration_limit", limit)
 
     def _pass(self, m: LinearModel) -> None:
         lp = highspy.HighsLp()
@@ -134,7 +144,10 @@ class HighsModel:
         start = time.perf_counter()
         self.h.run()
         solve_s = time.perf_counter() - start
-        status = _STATUS.get(self.h.getModelStatus(), Status.ERROR)
+        model_status = self.h.getModelStatus()
+        if self.quadratic and model_status == highspy.HighsModelStatus.kIterationLimit:
+            return self._clarabel_fallback(solve_s)
+        status = _STATUS.get(model_status, Status.ERROR)
         info = self.h.getInfo()
         iterations = sum(
             max(int(k), 0)
@@ -160,6 +173,63 @@ class HighsModel:
             solve_s=solve_s,
             message=message,
         )
+
+    def current_model(self) -> _Snapshot:
+        """The LP / QP as HiGHS holds it now (in-place updates and added rows included)."""
+        lp = self.h.getLp()
+        a = sp.csc_matrix(
+            (lp.a_matrix_.value_, lp.a_matrix_.index_, lp.a_matrix_.start_),
+            shape=(lp.num_row_, lp.num_col_),
+        ).tocsr()
+        return _Snapshot(
+            n_cols=lp.num_col_,
+            n_rows=lp.num_row_,
+            cost=np.asarray(lp.col_cost_),
+            lb=np.asarray(lp.col_lower_),
+            ub=np.asarray(lp.col_upper_),
+            row_lb=np.asarray(lp.row_lower_),
+            row_ub=np.asarray(lp.row_upper_),
+            offset=float(lp.offset_),
+            a=a,
+            quad=self.model.quadratic(),
+        )
+
+    def _clarabel_fallback(self, highs_s: float) -> Solution:
+        """Solve the current QP with Clarabel after HiGHS stopped at its iteration limit."""
+        from dispatchlab.solvers.backends.clarabel import solve_clarabel
+
+        its = max(int(self.h.getInfo().qp_iteration_count), 0)
+        sol = solve_clarabel(self.current_model())
+        sol.solve_s += highs_s
+        sol.iterations += its
+        sol.message = (
+            f"HiGHS's QP solver stopped at its iteration limit ({its} iterations, cycling); "
+            f"solved by Clarabel: {sol.message}"
+        )
+        sol.extra["fallback"] = "clarabel"
+        return sol
+
+
+@dataclass
+class _Snapshot:
+    """A solved-model view with the attributes :func:`solve_clarabel` reads."""
+
+    n_cols: int
+    n_rows: int
+    cost: np.ndarray
+    lb: np.ndarray
+    ub: np.ndarray
+    row_lb: np.ndarray
+    row_ub: np.ndarray
+    offset: float
+    a: sp.csr_matrix
+    quad: tuple[np.ndarray, np.ndarray]
+
+    def matrix(self) -> sp.csr_matrix:
+        return self.a
+
+    def quadratic(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.quad
 
 
 def solve_highs(

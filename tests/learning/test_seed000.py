@@ -149,4 +149,6 @@ def test_compare_on_a_stressed_case_plays_that_case(tiny, table):
     # 40 % less PV to sell at the LMP: the exact day reward drops by more than 10 %
     assert stressed["reward_usd"].iloc[0] < 0.9 * normal
     with pytest.raises(ValueError, match="unknown policies"):
-        compare(tiny, CompareConfig(days=1, policies=("oracle",)), progress=False)
+        CompareConfig(days=1, policies=("oracle",))
+    with pytest.raises(ValueError, match="needs a checkpoint trained with the price GCN"):
+        compare(tiny, CompareConfig(days=1, policies=("learned-gcn",)), progress=False)

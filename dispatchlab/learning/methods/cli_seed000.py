@@ -75,9 +75,13 @@ def compare_seed000(
         cfg = CompareConfig(
             days=days, first_day=first_day, policies=names, safety=safety, seed=seed
         )
-        table = compare(method, cfg)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--policies") from None
+        raise typer.BadParameter(str(exc), param_hint="--policies / --days") from None
+    if "learned-gcn" in names and method.gcn is None:
+        raise typer.BadParameter(
+            "'learned-gcn' needs a checkpoint trained with the price GCN", param_hint="--policies"
+        )
+    table = compare(method, cfg)
     if out:
         table.to_csv(out, index=False)
     summary = summarize(table)

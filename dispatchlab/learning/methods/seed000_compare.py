@@ -69,6 +69,13 @@ class CompareConfig:
     seed: int = 0  #: random policy and SP / MPC forecast-error draws
     case: str | Case | None = None  #: play on this case (e.g. a stressed variant); None: trained
 
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.policies) - set(POLICIES))
+        if unknown:
+            raise ValueError(f"unknown policies {unknown}; known: {list(POLICIES)}")
+        if self.days < 1:
+            raise ValueError(f"days must be ≥ 1, got {self.days}")
+
 
 def _env(method, config: CompareConfig, mode: str, price_model=None) -> DERDispatchEnv:
     cfg = method.config
@@ -153,9 +160,9 @@ def _split(core, pv_mw: float, storage_mw: np.ndarray, flex_mw: float) -> np.nda
     return p
 
 
-def sp_schedule(case, realized_pv: np.ndarray, o: StochasticOptions) -> Callable:
-    """``decide`` for the two-stage SP (module docstring); ``realized_pv`` is unused by the
-    plan (day-ahead) and only scales the curtailment fraction at run time."""
+def sp_schedule(case, o: StochasticOptions) -> Callable:
+    """``decide`` for the two-stage SP (module docstring): a day-ahead plan; at run time its
+    PV curtailment fraction is applied to the PV available in the env."""
     day = day_data(case)
     sol = solve_two_stage(day, pv_scenarios(day, o.n_scenarios, o.sigma, o.rho, o.seed), o)
     if "u" not in sol:
@@ -191,9 +198,6 @@ def mpc_schedule(case, realized_pv: np.ndarray, o: MPCOptions, seed: int) -> Cal
 def compare(method, config: CompareConfig = CompareConfig(), progress: bool = True) -> pd.DataFrame:
     """One row per (policy, day): reward, seed000's metrics, violations, repairs, time; plus
     ``gap_pct`` to the ``exact`` row of the same day when ``exact`` is among the policies."""
-    unknown = sorted(set(config.policies) - set(POLICIES))
-    if unknown:
-        raise ValueError(f"unknown policies {unknown}; known: {list(POLICIES)}")
     if "learned-gcn" in config.policies and method.gcn is None:
         raise ValueError("'learned-gcn' needs a checkpoint trained with the price GCN")
     disc = _env(method, config, "discrete")
@@ -237,7 +241,7 @@ def _play(name, method, config, day_seed, realized_pv, disc, kinds) -> dict:
     sp = StochasticOptions(n_scenarios=config.sp_scenarios, seed=config.seed)
     t0 = time.perf_counter()
     if name == "sp":
-        decide = sp_schedule(cont.case, realized_pv, sp)
+        decide = sp_schedule(cont.case, sp)
     else:
         o = MPCOptions(horizon=config.mpc_horizon, sp=sp)
         decide = mpc_schedule(cont.case, realized_pv, o, config.seed * 1000 + day_seed)

@@ -62,13 +62,21 @@ def load_checkpoint(path: str | Path, method: str | None = None) -> tuple[dict, 
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
     except (ValueError, OSError) as err:  # object arrays, not a zip, truncated …
         raise CheckpointError(f"{path}: not a dispatchlab checkpoint ({err})") from err
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: no '{_HEADER}' entry; not a dispatchlab checkpoint")
-    header = json.loads(arrays.pop(_HEADER).tobytes().decode())
+    try:
+        header = json.loads(arrays.pop(_HEADER).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: the '{_HEADER}' entry is not JSON ({err})") from err
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the '{_HEADER}' entry is not a JSON object")
     if header.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {header.get('format')} is not supported")
     if method is not None and header.get("method") != method:

@@ -57,7 +57,10 @@ def evaluate_command(
         raise typer.BadParameter(str(err.args[0]), param_hint="ENV") from None
     instance = make_env(env, **_parse_params(option))
     act = _policy(policy, env)
-    config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
+    try:
+        config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--episodes / --max-steps") from None
     summary = summarize(evaluate(instance, act, config)).iloc[0]
     table = Table(title=f"{env}: policy {policy}, {episodes} episode(s) from seed {seed}")
     table.add_column("quantity")

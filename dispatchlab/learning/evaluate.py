@@ -32,6 +32,12 @@ class EvaluationConfig:
     with_oracle: bool = False  #: also solve the oracle on every state (its objective per step)
     progress: bool = True  #: show a progress bar
 
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be ≥ 1, got {self.episodes}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be ≥ 1 or None, got {self.max_steps}")
+
 
 def random_policy(env: Any, observations: Any) -> Any:
     """Uniform random actions from each agent's (seeded) action space."""

@@ -9,8 +9,9 @@ For every decision of a ``der-dispatch`` environment (seed000), the proposed act
    mixed-integer LP (HiGHS via ``scipy.optimize.milp``) that minimizes Σ|P − P_proposed| / rated
    over the env's action set (integer levels in discrete mode) subject to the unit ranges, the
    SOC band (as bounds on P, exact because the energy update is monotone in P) and the network
-   rows of the environment's oracle (voltages, substation, ratings linearized at the proposal
-   and tightened by the AC excess, as the oracle does), re-verified by the AC power flow;
+   rows of the environment's oracle (voltages, substation, ratings linearized at the AC power
+   flow of the proposal; from the second round on at the previous repair, tightened by its AC
+   excess, as the oracle does), re-verified by the AC power flow;
 3. **fallen back** to the exact centralized dispatch (``env.oracle()``) when the repair is
    still infeasible after ``max_rounds`` AC checks.
 
@@ -89,10 +90,10 @@ class SafetyLayer:
         """Safe actions for the current state and what happened ("ok" / "repair" / …)."""
         t0 = time.perf_counter()
         self.stats.decisions += 1
-        viol, flow = self.verify(self.outputs(actions))
+        viol, _ = self.verify(self.outputs(actions))
         outcome = "ok"
         if sum(viol.values()) > TOL:
-            actions, viol, outcome = self._repair(np.asarray(actions), flow)
+            actions, viol, outcome = self._repair(np.asarray(actions))
         if outcome == "fallback-failed" or sum(viol.values()) > TOL:
             self.stats.delivered_violations += 1
         key = {"ok": "passed", "repair": "repaired"}.get(outcome, "fallbacks")
@@ -101,7 +102,7 @@ class SafetyLayer:
         self.stats.repair_s += time.perf_counter() - t0
         return actions, outcome
 
-    def _repair(self, actions: np.ndarray, flow: dict) -> tuple[np.ndarray, dict, str]:
+    def _repair(self, actions: np.ndarray) -> tuple[np.ndarray, dict, str]:
         g = self.core.grid
         margins = {
             "v_lo": np.zeros(g.n_bus),
@@ -110,8 +111,7 @@ class SafetyLayer:
             "line": np.zeros(len(g.rated)),
         }
         p_prop = self.outputs(actions)
-        p_ref = p_prop
-        tighten_margins(g, flow, margins, apply=True)
+        p_ref = p_prop  # the rows are anchored at the AC flow of p_ref: no margin in round 1
         for _ in range(self.max_rounds):
             fixed = self._project(p_prop, p_ref, margins)
             if fixed is None:

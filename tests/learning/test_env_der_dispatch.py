@@ -358,3 +358,22 @@ def test_price_helpers_for_learned_price_models(case):
     assert lmp.shape == (1, 33) and lmp.min() == pytest.approx(20.0) and lmp.max() < 23.0
     np.testing.assert_allclose(lmp[0], env.core.lmp_bus[0], atol=1e-9)  # the cached prices
     np.testing.assert_allclose(obs[:, 7], lmp[0][env.core.grid.unit_bus_pos] / 20.0, rtol=1e-6)
+
+
+def test_realized_case_stresses_the_realized_days_not_the_forecast():
+    from dispatchlab.cases.library import load_case
+    from dispatchlab.cases.scenarios_stress import load_step
+    from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
+
+    case = load_case("ieee33-seed000")
+    surge = load_step(case, 1.3, at=case.timeseries.index[48])
+    normal = DERDispatchEnv(case, load_error_std=0.0, pv_error_std=0.0)
+    stressed = DERDispatchEnv(case, realized_case=surge, load_error_std=0.0, pv_error_std=0.0)
+    g0, g1 = normal.core.grid, stressed.core.grid
+    np.testing.assert_array_equal(g0.fc_load_p, g1.fc_load_p)  # the forecast knows nothing
+    real = g1.scenario(7).load_p
+    np.testing.assert_allclose(real[:48], g0.fc_load_p[:48])
+    np.testing.assert_allclose(real[48:], 1.3 * g0.fc_load_p[48:])
+    np.testing.assert_allclose(g1.day_ahead_mw(60), g0.day_ahead_mw(60))  # same day-ahead plan
+    with pytest.raises(ValueError, match="realized_case 'ieee33' needs a load_p_mw time series"):
+        DERDispatchEnv(case, realized_case=load_case("ieee33"))

@@ -34,6 +34,7 @@ class DERDispatchConfig:
     error_rho: float = 0.9  #: AR(1) coefficient of the errors over the day (timeseries.py)
     energy_price_usd_per_mwh: float | Sequence[float] | None = None  #: λ0; None = case's c1
     v_limits: tuple[float, float] | None = None  #: voltage band (p.u.); None = the case's
+    realized_case: str | Case | None = None  #: realized series drawn around this case's (stress)
 
     def __post_init__(self) -> None:
         _check(self)

@@ -95,14 +95,33 @@ class FeederGrid:
         self.rated = np.flatnonzero(np.isfinite(net.rate_pu))
 
     def _forecast(self, case: Case) -> None:
-        """Forecast series on the 15-min grid: loads (T, n_load) and PV per unit (T, n_pv)."""
+        """Forecast series on the 15-min grid: loads (T, n_load) and PV per unit (T, n_pv);
+        the realized scenarios are drawn around ``realized_case``'s series when it is set
+        (a stress test the forecast does not know about), else around the forecast."""
+        self.fc_load_p, self.fc_load_q, self.fc_pv = self._series(case)
+        self.n_series = len(case.timeseries)
+        self.rt_load_p, self.rt_load_q, self.rt_pv = self.fc_load_p, self.fc_load_q, self.fc_pv
+        if self.cfg.realized_case is not None:
+            real = _load(self.cfg.realized_case)
+            ts = real.timeseries
+            if ts is None or len(ts) != self.n_series or "load_p_mw" not in ts:
+                raise ValueError(
+                    f"realized_case '{real.name}' needs a load_p_mw time series of "
+                    f"{self.n_series} steps like '{case.name}'"
+                )
+            missing = [i for i in self.load_ids if i not in ts["load_p_mw"].columns]
+            if missing:
+                raise ValueError(f"realized_case '{real.name}' lacks load(s) {missing[:5]}")
+            self.rt_load_p, self.rt_load_q, self.rt_pv = self._series(real)
+
+    def _series(self, case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ts, u = case.timeseries, self.units
-        self.fc_load_p = ts["load_p_mw"][self.load_ids].to_numpy()
+        load_p = ts["load_p_mw"][self.load_ids].to_numpy()
         if "load_q_mvar" in ts:
-            self.fc_load_q = ts["load_q_mvar"][self.load_ids].to_numpy()
+            load_q = ts["load_q_mvar"][self.load_ids].to_numpy()
         else:
             q0 = case.table("loads").loc[self.load_ids, "q_mvar"].to_numpy()
-            self.fc_load_q = np.broadcast_to(q0, self.fc_load_p.shape).copy()
+            load_q = np.broadcast_to(q0, load_p.shape).copy()
         avail = ts["der_p_max_mw"] if "der_p_max_mw" in ts else pd.DataFrame(index=ts.index)
         cols = []
         for i in self.pv_idx:
@@ -111,8 +130,8 @@ class FeederGrid:
                 cols.append(avail[col].to_numpy() * u.pv_profile_scale[i])
             else:
                 cols.append(np.full(len(ts), u.p_max_mw[i]))
-        self.fc_pv = np.stack(cols, axis=1) if cols else np.zeros((len(ts), 0))
-        self.n_series = len(ts)
+        pv = np.stack(cols, axis=1) if cols else np.zeros((len(ts), 0))
+        return load_p, load_q, pv
 
     def _price_profile(self, case: Case) -> None:
         price = self.cfg.energy_price_usd_per_mwh
@@ -151,16 +170,17 @@ class FeederGrid:
 
     # ------------------------------------------------------------------------- scenarios
     def scenario(self, seed: int | None) -> Scenario:
-        """Realized series of the scenario ``seed`` (None: the forecast itself)."""
+        """Realized series of the scenario ``seed``: the realized centre (the forecast unless
+        ``realized_case`` is set) with seeded errors; None: the centre itself."""
         if seed is None:
-            return Scenario(None, self.fc_load_p, self.fc_load_q, self.fc_pv)
+            return Scenario(None, self.rt_load_p, self.rt_load_q, self.rt_pv)
         s_load, s_pv = (int(r.integers(2**31 - 1)) for r in child_rngs(int(seed), 2))
         cfg = self.cfg
-        p = _perturb(self.fc_load_p, cfg.load_error_std, cfg.error_rho, s_load, None)
-        ratio = np.divide(p, self.fc_load_p, out=np.ones_like(p), where=self.fc_load_p > 0)
+        p = _perturb(self.rt_load_p, cfg.load_error_std, cfg.error_rho, s_load, None)
+        ratio = np.divide(p, self.rt_load_p, out=np.ones_like(p), where=self.rt_load_p > 0)
         upper = self.units.p_max_mw[self.pv_idx]
-        pv = _perturb(self.fc_pv, cfg.pv_error_std, cfg.error_rho, s_pv, upper)
-        return Scenario(int(seed), p, self.fc_load_q * ratio, pv)
+        pv = _perturb(self.rt_pv, cfg.pv_error_std, cfg.error_rho, s_pv, upper)
+        return Scenario(int(seed), p, self.rt_load_q * ratio, pv)
 
     # ---------------------------------------------------------------------- power flow
     def power_flow(self, load_p: np.ndarray, load_q: np.ndarray, p: np.ndarray) -> dict:
@@ -226,6 +246,8 @@ class FeederGrid:
             None if c.v_limits is None else tuple(c.v_limits),
             None if price is None else tuple(np.atleast_1d(price).tolist()),
             c.horizon_h,
+            c.broadcast_minutes,
+            c.step_minutes,
         )
         if key not in _DA_CACHE:
             if len(_DA_CACHE) >= 16:

@@ -327,6 +327,7 @@ def day_ahead_schedule(grid) -> np.ndarray:
         horizon_h=hours * grid.series_minutes / 60.0,
         price_model=None,
         action_mode="continuous",
+        realized_case=None,  # the day-ahead plan sees the forecast only
     )
     core = DispatchCore(da_cfg, FeederGrid(da_cfg))
     core.grid._da = np.zeros(hours)  # the plan's own metrics are not needed

@@ -44,6 +44,22 @@ class DuelingDQNConfig:
     double: bool = True  #: double-DQN target
     grad_clip: float = 10.0  #: max gradient norm
 
+    def __post_init__(self) -> None:
+        for name in ("buffer_size", "batch_size", "train_every", "target_update"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"DuelingDQNConfig.{name} must be a positive integer, got {value!r}"
+                )
+        if not 0.0 <= self.gamma < 1.0:
+            raise ValueError(f"DuelingDQNConfig.gamma must be in [0, 1), got {self.gamma}")
+        if not self.lr > 0 or self.learning_starts < 0 or self.eps_decay_steps < 0:
+            raise ValueError(
+                "DuelingDQNConfig: lr must be > 0, learning_starts and eps_decay_steps ≥ 0"
+            )
+        if not (0.0 <= self.eps_end <= 1.0 and 0.0 <= self.eps_start <= 1.0):
+            raise ValueError("DuelingDQNConfig: eps_start and eps_end must be in [0, 1]")
+
 
 class DuelingQNet(nn.Module):
     """Encoder → (value, advantage) → Q by eq. 4."""

@@ -174,6 +174,11 @@ def _collect(args: tuple[dict, list[int], int, int]) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(a) for a in (recorder.x, recorder.y, recorder.episode))
 
 
+#: scenario seeds of the GCN's training states start here: apart from seed000's test days
+#: (0 …), validation days (5 000 …) and controller training days (10 000 + seed·1 000 003 …)
+GCN_SEED_OFFSET = 1_000_000_000
+
+
 def collection_tasks(
     env_options: dict, cfg: SamplingConfig, seed: int
 ) -> list[tuple[dict, list[int], int, int]]:
@@ -183,7 +188,8 @@ def collection_tasks(
     for load_sd in cfg.load_error_std:
         for pv_sd in cfg.pv_error_std:
             opts = {**env_options, "load_error_std": load_sd, "pv_error_std": pv_sd}
-            seeds = [seed * 100_000 + k * 1_000 + e for e in range(cfg.episodes_per_setting)]
+            base = GCN_SEED_OFFSET + seed * 100_000 + k * 1_000
+            seeds = [base + e for e in range(cfg.episodes_per_setting)]
             tasks.append((opts, seeds, cfg.scenarios_per_run, seed * 7 + k))
             k += 1
     return tasks

@@ -53,6 +53,8 @@ class PriceGCNConfig:
     """Hyperparameters of the price GCN and of its training set (one line each)."""
 
     case: str = "ieee33-seed000"  #: the feeder whose prices are learned
+    n_units: int | None = None  #: der-dispatch units the states are sampled with (None: case's)
+    n_levels: int = 5  #: discrete levels of the random dispatch that generates the states
     test_fraction: float = 0.25  #: share of the scenarios (whole days) held out for metrics
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  #: state perturbations
     workers: int = 2  #: processes collecting and labelling states
@@ -161,7 +163,8 @@ def fit(config: PriceGCNConfig, dataset: PriceDataset | None = None, log=print) 
     rng = seed_everything(config.seed)
     t0 = time.perf_counter()
     if dataset is None:
-        dataset = build_dataset({"case": config.case}, config.sampling, config.seed, config.workers)
+        env_options = {"case": config.case, "n_units": config.n_units, "n_levels": config.n_levels}
+        dataset = build_dataset(env_options, config.sampling, config.seed, config.workers)
     t_data = time.perf_counter() - t0
     # split by scenario (whole days): consecutive broadcasts of one day are near-duplicates
     episodes = rng.permutation(np.unique(dataset.episode))

@@ -64,6 +64,14 @@ class Seed000Config:
     torch_threads: int = 2  #: torch intra-op threads (the 2-core budget of the issue)
     seed: int = 0  #: seeds torch, the DQN's RNG, scenario seeds and the GCN
 
+    def __post_init__(self) -> None:
+        for name in ("n_levels", "rounds", "num_envs", "eval_every", "torch_threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (2 if name == "n_levels" else 1):
+                raise ValueError(f"Seed000Config.{name} must be a positive integer, got {value!r}")
+        if self.val_days < 0 or not self.reward_scale > 0:
+            raise ValueError("Seed000Config: val_days must be ≥ 0 and reward_scale > 0")
+
 
 def _env_options(cfg: Seed000Config) -> dict:
     return {"case": cfg.case, "n_units": cfg.n_units, "n_levels": cfg.n_levels}
@@ -142,6 +150,28 @@ def config_from_header(data: dict) -> Seed000Config:
     return dataclasses.replace(config_from(Seed000Config, {"config": data}), dqn=dqn, gcn=gcn)
 
 
+def check_env_matches(method: Seed000Method, env) -> None:
+    """The env must use the discrete levels the controllers were trained on and only DER
+    kinds they have a network for; raises ValueError naming the mismatch."""
+    cfg = env.config
+    if cfg.action_mode != "discrete":
+        raise ValueError(
+            f"the seed000 controllers choose discrete levels; this env has action_mode="
+            f"'{cfg.action_mode}' (make it with action_mode='discrete')"
+        )
+    if cfg.n_levels != method.config.n_levels:
+        raise ValueError(
+            f"the controllers were trained with n_levels={method.config.n_levels}; "
+            f"this env has n_levels={cfg.n_levels}"
+        )
+    known = set(method.dqn.n_actions)
+    missing = sorted({KINDS[int(k)] for k in np.unique(env.core.units.kind)} - known)
+    if missing:
+        raise ValueError(
+            f"no trained controller for DER kind(s) {missing}; trained: {sorted(known)}"
+        )
+
+
 def policy_from_checkpoint(path: str | Path, env_name: str) -> Callable:
     """A ``policy(env, observations) -> actions`` for ``dispatchlab evaluate`` (exact prices
     of the env as given; the GCN is used by ``dispatchlab compare``)."""
@@ -150,6 +180,7 @@ def policy_from_checkpoint(path: str | Path, env_name: str) -> Callable:
     method = load_method(path)
 
     def policy(env, observations):
+        check_env_matches(method, env)
         obs = env.observation_array()
         kinds = env.core.units.kind
         levels = method.act(obs, kinds)
@@ -168,7 +199,13 @@ def train(config: Seed000Config, log: Callable | None = print) -> Seed000Method:
     t0 = time.perf_counter()
     gcn = None
     if config.train_gcn:
-        gcn_cfg = dataclasses.replace(config.gcn, case=config.case, seed=config.seed)
+        gcn_cfg = dataclasses.replace(
+            config.gcn,
+            case=config.case,
+            n_units=config.n_units,
+            n_levels=config.n_levels,
+            seed=config.seed,
+        )
         gcn = fit_gcn(gcn_cfg, log=log)
         if log:
             log(f"price GCN: {gcn.metrics}")

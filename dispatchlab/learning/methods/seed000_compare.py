@@ -68,18 +68,22 @@ class CompareConfig:
     oracle_time_limit: float = 30.0  #: seconds per exact decision (and per fallback)
     seed: int = 0  #: random policy and SP / MPC forecast-error draws
     case: str | Case | None = None  #: play on this case (e.g. a stressed variant); None: trained
+    realized_case: str | Case | None = None  #: stress: realized days drawn around this case
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.policies) - set(POLICIES))
         if unknown:
             raise ValueError(f"unknown policies {unknown}; known: {list(POLICIES)}")
+        if len(set(self.policies)) != len(self.policies):
+            raise ValueError(f"policies listed twice: {list(self.policies)}")
         if self.days < 1:
             raise ValueError(f"days must be ≥ 1, got {self.days}")
 
 
 def _env(method, config: CompareConfig, mode: str, price_model=None) -> DERDispatchEnv:
     cfg = method.config
-    opts = {"n_units": cfg.n_units, "n_levels": cfg.n_levels, "action_mode": mode}
+    opts = {"n_units": cfg.n_units, "n_levels": cfg.n_levels, "action_mode": mode,
+            "realized_case": config.realized_case}  # fmt: skip
     return DERDispatchEnv(config.case or cfg.case, price_model=price_model, **opts)
 
 

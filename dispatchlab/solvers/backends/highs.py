@@ -41,6 +41,7 @@ class HighsModel:
         self, model: LinearModel, *, time_limit: float | None = None, options: dict | None = None
     ):
         self.model = model
+        self.time_limit = time_limit
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
         if time_limit is not None:
@@ -199,7 +200,8 @@ class HighsModel:
         from dispatchlab.solvers.backends.clarabel import solve_clarabel
 
         its = max(int(self.h.getInfo().qp_iteration_count), 0)
-        sol = solve_clarabel(self.current_model())
+        left = None if self.time_limit is None else max(self.time_limit - highs_s, 1e-3)
+        sol = solve_clarabel(self.current_model(), time_limit=left)
         sol.solve_s += highs_s
         sol.iterations += its
         sol.message = (

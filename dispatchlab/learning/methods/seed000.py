@@ -195,7 +195,6 @@ def train(config: Seed000Config, log: Callable | None = print) -> Seed000Method:
     """Train the regional agent (if ``train_gcn``) and the edge controllers; metrics record
     the training reward curve, times and the GCN's LMP errors."""
     torch.set_num_threads(config.torch_threads)
-    rng = seed_everything(config.seed)
     t0 = time.perf_counter()
     gcn = None
     if config.train_gcn:
@@ -210,6 +209,7 @@ def train(config: Seed000Config, log: Callable | None = print) -> Seed000Method:
         if log:
             log(f"price GCN: {gcn.metrics}")
     t_gcn = time.perf_counter() - t0
+    rng = seed_everything(config.seed)  # after the GCN: the same controllers with or without it
     dqn, curve, val_curve = train_controllers(config, rng, log)
     metrics = {
         "gcn_train_s": t_gcn,

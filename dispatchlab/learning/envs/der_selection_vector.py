@@ -44,7 +44,7 @@ class VectorDERSelectionEnv:
         self, seed: int | Sequence[int] | None = None, options: dict | None = None
     ) -> tuple[dict[str, np.ndarray], list[dict]]:
         """Scenario i uses ``seed[i]`` (a sequence) or ``seed + i`` (an int)."""
-        seeds = seeds_for(seed, self.num_envs, 0)
+        seeds = seeds_for(seed, self.num_envs)
         outs = [env.reset(seed=s, options=options) for env, s in zip(self.envs, seeds, strict=True)]
         self.agents = list(self.possible_agents)
         obs = {a: np.stack([o[a] for o, _ in outs]) for a in self.agents}

@@ -153,7 +153,7 @@ def incidence(positions: np.ndarray, n: int, scale: float = 1.0) -> MatOp:
     return MatOp(sp.csr_matrix((np.full(k, scale), (np.arange(k), positions)), shape=(k, n)))
 
 
-def seeds_for(seed: int | Sequence[int] | None, n: int, default: int) -> list[int | None]:
+def seeds_for(seed: int | Sequence[int] | None, n: int) -> list[int | None]:
     """Per-scenario seeds of a vectorised reset: an int s gives s, s+1, …, s+n−1."""
     if seed is None:
         return [None] * n
@@ -174,7 +174,7 @@ def scenario_rngs(
         rngs = [np.random.default_rng(default + i) for i in range(n)]
     return [
         np.random.default_rng(s) if s is not None else r
-        for s, r in zip(seeds_for(seed, n, default), rngs, strict=True)
+        for s, r in zip(seeds_for(seed, n), rngs, strict=True)
     ]
 
 

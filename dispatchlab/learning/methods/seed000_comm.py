@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 HEADER = np.dtype([("seq", "<u4"), ("time_s", "<f8")])
+#: a realistic Unix time with a sub-second part: in JSON the digits of the timestamp count
+TIME_S = 1_764_633_600.25
 UPLOAD = np.dtype([("unit", "<u4"), ("p_mw", "<f4"), ("soc", "<f4")])  # hierarchical status
 FULL_STATE = np.dtype(  # what a central optimizer needs of each unit every cycle
     [
@@ -59,13 +61,13 @@ class CycleBytes:
 
 
 def _binary(records: np.ndarray, seq: int) -> bytes:
-    head = np.array([(seq, 0.0)], HEADER).tobytes()
+    head = np.array([(seq, TIME_S)], HEADER).tobytes()
     return head + records.tobytes()
 
 
 def _json(records: np.ndarray, seq: int) -> bytes:
     rows = [{k: r[k].item() for k in records.dtype.names} for r in records]
-    return json.dumps({"seq": seq, "time_s": 0.0, "records": rows}).encode()
+    return json.dumps({"seq": seq, "time_s": TIME_S, "records": rows}).encode()
 
 
 def cycle_bytes(n_units: int, n_bus: int, fmt: str = "binary", seed: int = 0) -> CycleBytes:

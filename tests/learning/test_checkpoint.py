@@ -56,3 +56,18 @@ def test_unknown_config_field_is_named(tmp_path) -> None:
     header, _ = load_checkpoint(path)
     with pytest.raises(CheckpointError, match=r"\['depth'\]"):
         config_from(_Config, header)
+
+
+def test_malformed_files_raise_checkpoint_errors(tmp_path) -> None:
+    bare = tmp_path / "bare.npy"
+    np.save(bare, np.arange(3))
+    with pytest.raises(CheckpointError, match=r"a single array, not an \.npz archive"):
+        load_checkpoint(bare)
+    not_json = tmp_path / "bad.npz"
+    np.savez(not_json, **{"__header__": np.frombuffer(b"{not json", dtype=np.uint8)})
+    with pytest.raises(CheckpointError, match="is not JSON"):
+        load_checkpoint(not_json)
+    a_list = tmp_path / "list.npz"
+    np.savez(a_list, **{"__header__": np.frombuffer(b"[1, 2]", dtype=np.uint8)})
+    with pytest.raises(CheckpointError, match="not a JSON object"):
+        load_checkpoint(a_list)

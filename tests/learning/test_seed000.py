@@ -110,6 +110,14 @@ def test_checkpoint_round_trip_and_evaluate_policy(tiny, tmp_path):
     assert list(actions) == env.possible_agents
     with pytest.raises(ValueError, match="drives 'der-dispatch', not 'voltage-control'"):
         load_policy(path, "voltage-control")
+    continuous = DERDispatchEnv(action_mode="continuous")
+    observations, _ = continuous.reset(seed=3)
+    with pytest.raises(ValueError, match="choose discrete levels; this env has action_mode"):
+        policy(continuous, observations)
+    other_levels = DERDispatchEnv(n_levels=3)
+    observations, _ = other_levels.reset(seed=3)
+    with pytest.raises(ValueError, match="trained with n_levels=5; this env has n_levels=3"):
+        policy(other_levels, observations)
 
 
 def test_cli_compare_prints_the_table_and_rejects_bad_input(tiny, tmp_path):

@@ -23,6 +23,7 @@ from dispatchlab.cases.case import Case
 from dispatchlab.learning.envs.base import Oracle, require_finite
 from dispatchlab.learning.envs.voltage_common import (
     ProfileConfig,
+    SingleScenario,
     VectorScenarios,
     check_agents,
     scenario_rngs,
@@ -191,7 +192,7 @@ def _info(out, s: int, agents: list[str], t: int) -> dict:
     }
 
 
-class VoltageControlEnv(_Base, ParallelEnv):
+class VoltageControlEnv(SingleScenario, _Base, ParallelEnv):
     """seed001 voltage control, one scenario (see the module docstring).
 
     ``VoltageControlEnv(case=None, config=None, **options)``: ``options`` are fields of
@@ -201,15 +202,6 @@ class VoltageControlEnv(_Base, ParallelEnv):
     ``projection`` (the requested action of every agent whose action was changed) and
     ``time_step``.
     """
-
-    def __init__(self, case: Case | str | None = None, config=None, **options: Any):
-        self._setup(case, config, options, 1)
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        self.core.reset(self._rngs_for(seed, 1))
-        self.agents = list(self.possible_agents)
-        info = {"time_step": 0}
-        return self._observe(), {a: info for a in self.agents}
 
     def step(self, actions: dict):
         if not self.agents:

@@ -191,6 +191,19 @@ def check_agents(actions: dict, agents: Sequence[str]) -> None:
         )
 
 
+class SingleScenario:
+    """``__init__`` / ``reset`` of the one-scenario voltage envs (mixed in before ``_Base``)."""
+
+    def __init__(self, case=None, config=None, **options):
+        self._setup(case, config, options, 1)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.core.reset(self._rngs_for(seed, 1))
+        self.agents = list(self.possible_agents)
+        info = {"time_step": 0}
+        return self._observe(), {a: info for a in self.agents}
+
+
 class VectorScenarios:
     """``__init__`` / ``reset`` / scenario-index check of the vectorized voltage envs (mixed in
     before the module's ``_Base``, which provides ``_setup``, ``_rngs_for`` and ``_observe``)."""

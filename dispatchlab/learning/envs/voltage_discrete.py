@@ -20,11 +20,11 @@ import pandas as pd
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from dispatchlab.cases.case import Case
 from dispatchlab.learning.envs.base import Oracle
 from dispatchlab.learning.envs.voltage import load_env_case
 from dispatchlab.learning.envs.voltage_common import (
     ProfileConfig,
+    SingleScenario,
     VectorScenarios,
     check_agents,
     scenario_rngs,
@@ -187,22 +187,13 @@ class _Base:
         return Oracle(action, float(out["cost"][best]), COST_UNIT, result, info)
 
 
-class DiscreteVoltageControlEnv(_Base, ParallelEnv):
+class DiscreteVoltageControlEnv(SingleScenario, _Base, ParallelEnv):
     """seed002 voltage control, one scenario (see the module docstring).
 
     ``DiscreteVoltageControlEnv(case=None, config=None, **options)`` with ``options`` fields of
     :class:`DiscreteVoltageConfig`. ``info[agent]`` (shared) holds ``metrics``, ``violations``
     and ``time_step``.
     """
-
-    def __init__(self, case: Case | str | None = None, config=None, **options: Any):
-        self._setup(case, config, options, 1)
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        self.core.reset(self._rngs_for(seed, 1))
-        self.agents = list(self.possible_agents)
-        info = {"time_step": 0}
-        return self._observe(), {a: info for a in self.agents}
 
     def step(self, actions: dict):
         if not self.agents:

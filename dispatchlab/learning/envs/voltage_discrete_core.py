@@ -125,8 +125,14 @@ class DiscreteVoltageCore:
         if not name or len(self.dgs) == 0:
             return
         ts = self.case.timeseries
+        has_ts = ts is not None and len(ts) > 0
+        if not has_ts and not self.config.profiles.days:
+            raise ValueError(
+                f"case '{self.case.name}' has no time series: dg_profile='{name}' needs "
+                "profiles.days (or a case time series) to place its days"
+            )
         days = self.config.profiles.days or (str(ts.index[0].date()),)
-        start_time = ts.index[0].time()
+        start_time = ts.index[0].time() if has_ts else "00:00:00"
         shapes = [
             profile(
                 name,

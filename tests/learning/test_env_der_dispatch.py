@@ -377,3 +377,19 @@ def test_realized_case_stresses_the_realized_days_not_the_forecast():
     np.testing.assert_allclose(g1.day_ahead_mw(60), g0.day_ahead_mw(60))  # same day-ahead plan
     with pytest.raises(ValueError, match="realized_case 'ieee33' needs a load_p_mw time series"):
         DERDispatchEnv(case, realized_case=load_case("ieee33"))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"error_rho": 1.0}, r"error_rho must be in \[0, 1\)"),
+        ({"v_limits": (1.05, 0.95)}, "v_limits must be"),
+        ({"soc_band": (0.9, 0.1)}, "soc_band must be"),
+        ({"reserve_price_usd_per_mwh": -1.0}, "reserve_price_usd_per_mwh must be >= 0"),
+    ],
+)
+def test_bad_options_are_named(option, message):
+    from dispatchlab.learning.envs.der_dispatch_config import DERDispatchConfig
+
+    with pytest.raises(ValueError, match=message):
+        DERDispatchConfig(**option)

@@ -201,3 +201,8 @@ def test_vector_env_matches_single_env(env):
         np.testing.assert_allclose(rew["gen_0"], [s[k] for s in single], rtol=1e-12)
     assert vec.state().shape == (3, 119)
     assert set(info["metrics"]) >= {"cost_usd", "curtailment_rate", "overload_rate"}
+
+
+def test_a_fractional_day_is_refused(env):
+    with pytest.raises(ValueError, match="the day must be an integer"):
+        env.reset(options={"day": 3.7})

@@ -71,6 +71,21 @@ def _check(c: DERDispatchConfig) -> None:
     for name in ("load_error_std", "pv_error_std"):
         if getattr(c, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(c, name)}")
+    if not 0.0 <= c.error_rho < 1.0:
+        raise ValueError(f"error_rho must be in [0, 1), got {c.error_rho}")
+    if c.reserve_price_usd_per_mwh < 0:
+        raise ValueError(
+            f"reserve_price_usd_per_mwh must be >= 0, got {c.reserve_price_usd_per_mwh}"
+        )
+    if c.v_limits is not None and not (0.0 < c.v_limits[0] < c.v_limits[1]):
+        raise ValueError(
+            f"v_limits must be (v_min, v_max) with 0 < v_min < v_max, got {c.v_limits}"
+        )
+    lo, hi = c.soc_band
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(
+            f"soc_band must be (z_min, z_max) with 0 <= z_min < z_max <= 1, got {c.soc_band}"
+        )
     if c.price_model is not None and not callable(c.price_model):
         raise TypeError("price_model must be a callable(PriceState) -> LMP array, or None")
 

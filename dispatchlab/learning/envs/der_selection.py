@@ -52,6 +52,8 @@ class DERSelectionConfig:
             raise ValueError(f"k and n_zones must be ≥ 1, got k={self.k}, n={self.n_zones}")
         if not 0.0 <= self.centroid_share <= 1.0:
             raise ValueError(f"centroid_share must be in [0, 1], got {self.centroid_share}")
+        if not self.centroid_factor >= 0.0:
+            raise ValueError(f"centroid_factor must be >= 0, got {self.centroid_factor}")
 
 
 class DERSelectionEnv(ParallelEnv):

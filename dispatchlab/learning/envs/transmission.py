@@ -118,6 +118,8 @@ class TransmissionDispatchEnv(ParallelEnv):
         day = (options or {}).get("day")
         if day is None:
             day = int(self._rng.choice(self.engine.days))
+        elif not float(day).is_integer():
+            raise ValueError(f"reset(options={{'day': {day!r}}}): the day must be an integer")
         self.engine.reset(np.array([int(day)]))
         self.agents = list(self.possible_agents)
         info = {"day": int(day), "time": str(self.engine.sys.times[self.engine.state.t[0]])}

@@ -118,7 +118,8 @@ The reduced LP keeps ~12 % of the columns and needs one simplex iteration, yet a
 removes; features, inference and the certificate add ~0.8 ms. Reaching 3× would need a cheaper
 reduced solve than a fresh HiGHS model, not a better classifier (nothing was repaired). A
 persistent HiGHS model over the union of the columns ever freed (fixed ones pinned by bounds,
-warm re-solves) was tried and was slower: 2.9 ms per reduced solve instead of 2.1 ms (1.4×
+warm re-solves) was tried once with this script on 2 December 2026 (the code was not kept) and
+was slower: 2.9 ms per reduced solve instead of 2.1 ms (1.4×
 overall), because the union soon holds most candidate columns and the bound changes cost as
 much as a fresh set-up."""
 

@@ -100,7 +100,8 @@ def _one(st: dict, point: pd.Series, case, model: ConstraintScreening, full: boo
     for method in methods:
         t = time.perf_counter()
         r = solve(case, "sced", method=method, contingencies=st["contingencies"],
-                  backend=st["backend"])  # fmt: skip
+                  backend=st["backend"],
+                  allow_shedding=st["dataset"].allow_shedding)  # as the screened solve  # fmt: skip
         out.append(base | {"method": method, "time_s": time.perf_counter() - t,
                            "objective": r.objective, "status": str(r.status.value),
                            "rows": r.info["flow_rows"], "repairs": 0, "missed": 0,

@@ -79,7 +79,7 @@ def run(label: str, case, contingencies: str, method: str, k_per_round: int) -> 
 def bench(k_per_round: int) -> tuple[pd.DataFrame, dict]:
     rows, sizes = [], {}
     for label, case, ctg in cases():
-        size = full_model_size(case, ctg)
+        size = full_model_size(case, ctg, allow_shedding=True)
         sizes[label] = size
         rows.append(run(label, case, ctg, "lazy", k_per_round))
         print(rows[-1], flush=True)

@@ -135,14 +135,17 @@ class DCNetwork:
 
 #: reactance the DC model gives an in-service x = 0 branch (a closed switch, or a MATPOWER
 #: branch with r > 0, x = 0): a stiff tie that holds its two buses at one angle, i.e. merges
-#: them (docs/case-model.md, "Out-of-service elements and x = 0 branches")
+#: them (docs/case-model.md, "Out-of-service elements and x = 0 branches"); at most 1/100 of
+#: the case's smallest non-zero |x| (pglib case4661_sdet has 1e-5), so that a tie in parallel
+#: with the stiffest branch still takes ≥ 99 % of the flow
 TIE_X_PU = 1e-6
 
 
 def dc_network(case) -> DCNetwork:
     """The DC network of the in-service branches of ``case``.
 
-    An x = 0 branch merges its two buses: it becomes a tie of reactance :data:`TIE_X_PU`, so
+    An x = 0 branch merges its two buses: it becomes a tie of reactance :data:`TIE_X_PU`
+    (or 1/100 of the smallest non-zero |x| if that is smaller), so
     that every bus keeps its position (and its LMP) while the tie's flow is set by the balance
     of the buses it joins (θ_f − θ_t = flow · 1e-6 rad: 0.00006° per 100 MW on base 100 MVA).
     A phase shift on such a branch has no DC model (it would drive an unbounded flow round
@@ -157,7 +160,9 @@ def dc_network(case) -> DCNetwork:
     x = br["x_pu"].to_numpy()
     tie = x == 0
     _refuse_shifted_ties(case.name, br[tie & (br["shift_deg"].to_numpy() != 0)])
-    x = np.where(tie, TIE_X_PU, x)
+    nonzero = np.abs(x[~tie])
+    tie_x = min(TIE_X_PU, 0.01 * nonzero.min()) if nonzero.size else TIE_X_PU
+    x = np.where(tie, tie_x, x)
     b = 1.0 / (x * br["tap_ratio"].to_numpy())
     ref = np.flatnonzero(buses["bus_type"].to_numpy() == "REF")
     return DCNetwork(

@@ -62,6 +62,7 @@ def test_oos_gen_with_reversed_limits_loads_and_round_trips(oos, tmp_path):
     back = read_matpower(write_matpower(oos, tmp_path / "back.m"))
     assert oos.differences(back) == []
     pp_back = from_pandapower(to_pandapower(oos))
+    assert oos.differences(pp_back) == []
     assert pp_back.gens["in_service"].tolist() == [True, True, False]
     assert pp_back.gens.loc[2, ["p_min_mw", "p_max_mw"]].tolist() == [50.0, 10.0]
     # an in-service generator with the same limits is still refused

@@ -82,7 +82,9 @@ def run_study(st: dict, a: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     model.solve(point_cases(train.iloc[:1])[0])  # network factors, once per topology
     warm_s = time.perf_counter() - t
     cases = point_cases(test)
-    size = full_model_size(cases[0], st["contingencies"])
+    size = full_model_size(
+        cases[0], st["contingencies"], allow_shedding=st["dataset"].allow_shedding
+    )
     rows = []
     for (_, point), case in zip(test.iterrows(), cases, strict=True):
         rows += _one(st, point, case, model, size["nnz_upper"] <= FULL_NNZ_LIMIT)
@@ -100,7 +102,8 @@ def _one(st: dict, point: pd.Series, case, model: ConstraintScreening, full: boo
     for method in methods:
         t = time.perf_counter()
         r = solve(case, "sced", method=method, contingencies=st["contingencies"],
-                  backend=st["backend"])  # fmt: skip
+                  backend=st["backend"],
+                  allow_shedding=st["dataset"].allow_shedding)  # as the screened solve  # fmt: skip
         out.append(base | {"method": method, "time_s": time.perf_counter() - t,
                            "objective": r.objective, "status": str(r.status.value),
                            "rows": r.info["flow_rows"], "repairs": 0, "missed": 0,

@@ -89,6 +89,9 @@ def solve_command(
     show: str = typer.Option("bus", help="Table to print: bus, gen, branch, der, storage, none."),
     rows: int = typer.Option(20, help="Print at most this many rows of the table."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_shedding: bool = typer.Option(
+        False, "--allow-shedding", help="Shed load at VOLL instead of reporting infeasible."
+    ),
 ) -> None:
     """Solve a dispatch problem and print its summary and one result table (LMPs by default)."""
     from dispatchlab.solvers.api import solve
@@ -97,6 +100,8 @@ def solve_command(
     options = {} if formulation is None else {"formulation": formulation}
     if periods is not None:
         options["periods"] = periods if periods == "all" else int(periods)
+    if allow_shedding:  # off by default, as in the API: an infeasible case says so
+        options["allow_shedding"] = True
     try:
         result = solve(case, problem, backend=backend, **options)
     except (ValueError, NotImplementedError) as exc:

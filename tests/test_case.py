@@ -26,7 +26,8 @@ def test_validation_reports_every_problem_at_once():
     t = three_bus_tables()
     t["buses"]["bus_type"] = ["PQ", "PV", "PQ"]  # island without a reference bus
     t["buses"]["vm_min_pu"] = [1.2, 0.9, 0.9]  # reversed limits
-    t["branches"]["x_pu"] = [0.1, 0.0, -0.2]  # zero and negative reactance
+    t["branches"]["x_pu"] = [0.1, 0.0, -0.2]  # zero impedance and negative reactance
+    t["branches"]["r_pu"] = [0.01, 0.0, 0.02]
     t["branches"]["to_bus"] = [2, 9, 3]  # missing bus
     t["gens"]["p_min_mw"] = [250.0, 0.0]  # reversed limits
     t["loads"]["p_mw"] = [float("nan")]
@@ -37,7 +38,7 @@ def test_validation_reports_every_problem_at_once():
     assert "loads.p_mw: NaN or inf at id(s) [0]" in text
     assert "buses: vm_min_pu > vm_max_pu (reversed limits) at id(s) [1]" in text
     assert "branches.to_bus: reference(s) to missing bus(es): ['1->9']" in text
-    assert "zero reactance at id(s) [1]" in text
+    assert "zero impedance (r_pu = x_pu = 0) at id(s) [1]" in text
     assert "non-positive reactance at id(s) [2]" in text
     assert "gens: p_min_mw > p_max_mw (reversed limits) at id(s) [0]" in text
     assert "has no REF bus" in text

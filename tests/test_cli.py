@@ -59,3 +59,18 @@ def test_solve_bad_problem_exits_2():
     result = runner.invoke(app, ["solve", "pglib/case5_pjm", "--problem", "nope"])
     assert result.exit_code == 2
     assert "unknown problem 'nope'" in result.output
+
+
+def test_solve_infeasible_then_with_shedding(tmp_path):
+    from dispatchlab.cases.matpower import write_matpower
+    from tests.test_shedding import short_three_bus
+
+    path = write_matpower(short_three_bus(), tmp_path / "short.m")
+    result = runner.invoke(app, ["solve", str(path), "--show", "none"])
+    assert result.exit_code == 1
+    assert "infeasible" in result.output and "diagnosis" in result.output
+    shed = runner.invoke(app, ["solve", str(path), "--allow-shedding", "--json", "--show", "none"])
+    assert shed.exit_code == 0, shed.output
+    summary = json.loads(shed.output)
+    assert summary["shed_mw"] == pytest.approx(50.0, abs=1e-6)
+    assert summary["shedding"] == "50 MW of load shed at VOLL (allow_shedding=True)"

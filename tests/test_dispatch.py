@@ -188,7 +188,8 @@ def test_system_reserve_binding_brings_in_the_expensive_unit():
 def test_load_shedding_at_voll_when_capacity_short():
     # 100 MW of capacity for 150 MW: 50 MW shed at VOLL 10 000 $/MWh, price = VOLL.
     case = one_bus({"p_max_mw": [100.0], "cost_c1_usd_per_mwh": [20.0]}, 150.0)
-    r = solve(case, "ed")
+    assert solve(case, "ed").status == "infeasible"  # nothing is shed unless asked for
+    r = solve(case, "ed", allow_shedding=True)
     assert r.shed_mw == pytest.approx(50.0)
     assert r.objective == pytest.approx(100 * 20.0 + 50 * 10_000.0)
     assert r.bus["lmp_usd_per_mwh"].iloc[0] == pytest.approx(10_000.0)
@@ -245,7 +246,7 @@ def test_persistent_model_costs_limits_and_der_availability():
     case = one_bus(
         {"p_max_mw": [100.0, 100.0], "cost_c1_usd_per_mwh": [10.0, 30.0]}, 120.0, ders=ders
     )
-    dm = DispatchModel(case, "ed")
+    dm = DispatchModel(case, "ed", allow_shedding=True)
     assert dm.solve().objective == pytest.approx(800.0)  # PV 40, A 80
     dm.set_gen_costs(np.array([40.0, 30.0]))  # A now dearer than B: B 80
     assert dm.solve().objective == pytest.approx(2400.0)
@@ -265,6 +266,7 @@ def test_persistent_model_costs_limits_and_der_availability():
             loads=case.loads.assign(p_mw=[200.0]),
         ),
         "ed",
+        allow_shedding=True,
     )
     assert r.objective == pytest.approx(fresh.objective, rel=1e-9)
     assert dm.builds == 1

@@ -208,8 +208,11 @@ def post_contingency_loading(case: Case, r) -> float:
 @pytest.mark.parametrize("name", ["case14_ieee", "case30_ieee", "case118_ieee"])
 def test_lazy_equals_full_on_pglib(name):
     case = read_matpower(PGLIB / f"pglib_opf_{name}.m")
-    full = solve(case, "sced", method="full", contingencies="all")
-    lazy = solve(case, "sced", method="lazy", contingencies="all", k_per_round=50)
+    # PGLib cases are not N-1 secure: shedding (at VOLL, as the B-θ LP below) keeps them feasible
+    full = solve(case, "sced", method="full", contingencies="all", allow_shedding=True)
+    lazy = solve(
+        case, "sced", method="lazy", contingencies="all", k_per_round=50, allow_shedding=True
+    )
     assert full.optimal and lazy.optimal
     assert lazy.objective == pytest.approx(full.objective, rel=1e-6)
     scale = case.gens["p_max_mw"].max()
@@ -234,9 +237,10 @@ def test_lazy_equals_full_on_pglib(name):
 
 def test_chunked_and_uncached_lodf_give_the_same_optimum():
     case = read_matpower(PGLIB / "pglib_opf_case30_ieee.m")
-    ref = solve(case, "sced", contingencies="all")
-    small = solve(case, "sced", contingencies="all", chunk=4, lodf_cache_mb=0, k_per_round=7)
-    full = solve(case, "sced", method="full", contingencies="all", chunk=3)
+    shed = {"contingencies": "all", "allow_shedding": True}  # case30 is not N-1 secure
+    ref = solve(case, "sced", **shed)
+    small = solve(case, "sced", chunk=4, lodf_cache_mb=0, k_per_round=7, **shed)
+    full = solve(case, "sced", method="full", chunk=3, **shed)
     assert small.objective == pytest.approx(ref.objective, rel=1e-6)
     assert full.objective == pytest.approx(ref.objective, rel=1e-6)
     assert small.info["lodf_cached_mb"] == 0.0

@@ -68,32 +68,45 @@ def check_ordered(table: str, df: pd.DataFrame, low: str, high: str, problems) -
         )
 
 
+def in_service(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``df`` that are in service (all rows when it has no ``in_service`` column)."""
+    return df[df["in_service"]] if "in_service" in df.columns else df
+
+
 def validate_tables(t: Mapping[str, pd.DataFrame], allow_negative_x: bool) -> list[str]:
-    """Return the list of problems of the normalized tables ``t`` (empty when valid)."""
+    """Return the list of problems of the normalized tables ``t`` (empty when valid).
+
+    Out-of-service elements are checked only for what keeps the tables well formed (no NaN,
+    known categories, references to existing buses); their limits, impedances and costs are
+    not validated, as MATPOWER and PowerModels ignore them: an out-of-service generator with
+    Pmin > Pmax loads and round-trips unchanged.
+    """
     problems: list[str] = []
     for name in TABLES:
         check_finite(name, t[name], problems)
-    buses, branches, gens, loads, ders = (
+    buses, all_branches, all_gens, loads, all_ders = (
         t["buses"],
         t["branches"],
         t["gens"],
         t["loads"],
         t["ders"],
     )
+    branches, gens, ders = in_service(all_branches), in_service(all_gens), in_service(all_ders)
     if len(buses) == 0:
         problems.append("buses: the case has no bus")
     check_categories("buses", buses, "bus_type", BUS_TYPES, problems)
-    check_categories("branches", branches, "kind", BRANCH_KINDS, problems)
-    check_categories("gens", gens, "cost_model", GEN_COST_MODELS, problems)
-    check_categories("ders", ders, "kind", DER_KINDS, problems)
+    check_categories("branches", all_branches, "kind", BRANCH_KINDS, problems)
+    check_categories("gens", all_gens, "cost_model", GEN_COST_MODELS, problems)
+    check_categories("ders", all_ders, "kind", DER_KINDS, problems)
     check_categories("contingencies", t["contingencies"], "element", CONTINGENCY_ELEMENTS, problems)
     bad_kv = buses["base_kv"].to_numpy() <= 0
     if bad_kv.any():
         problems.append(f"buses.base_kv: must be > 0 at id(s) {list(buses.index[bad_kv][:5])}")
-    check_ordered("buses", buses, "vm_min_pu", "vm_max_pu", problems)
+    live_buses = buses[buses["bus_type"] != "ISOLATED"]
+    check_ordered("buses", live_buses, "vm_min_pu", "vm_max_pu", problems)
     for col in ("from_bus", "to_bus"):
-        check_refs("branches", branches, col, buses.index, problems)
-    for name, df in (("gens", gens), ("loads", loads), ("ders", ders)):
+        check_refs("branches", all_branches, col, buses.index, problems)
+    for name, df in (("gens", all_gens), ("loads", loads), ("ders", all_ders)):
         check_refs(name, df, "bus", buses.index, problems)
     _check_branches(branches, allow_negative_x, problems)
     check_ordered("gens", gens, "p_min_mw", "p_max_mw", problems)
@@ -102,19 +115,21 @@ def validate_tables(t: Mapping[str, pd.DataFrame], allow_negative_x: bool) -> li
     check_ordered("ders", ders, "q_min_mvar", "q_max_mvar", problems)
     check_ordered("ders", ders, "e_min_mwh", "e_max_mwh", problems)
     _check_storage(ders, problems)
-    _check_pwl(t["gen_cost_pwl"], gens, problems)
-    _check_contingencies(t["contingencies"], branches, gens, problems)
-    _check_islands(buses, branches, gens, problems)
+    _check_pwl(t["gen_cost_pwl"], all_gens, problems)
+    _check_contingencies(t["contingencies"], all_branches, all_gens, problems)
+    _check_islands(buses, all_branches, gens, problems)
     return problems
 
 
 def _check_branches(br: pd.DataFrame, allow_negative_x: bool, problems: list[str]) -> None:
     x = br["x_pu"].to_numpy()
-    zero = (x == 0) & (br["kind"].to_numpy() != "switch")
+    # r > 0, x = 0 is a valid MATPOWER branch (the AC model is well defined; the DC model
+    # merges its two buses, see docs/case-model.md); only r = x = 0 has no AC model
+    zero = (x == 0) & (br["r_pu"].to_numpy() == 0) & (br["kind"].to_numpy() != "switch")
     if zero.any():
         problems.append(
-            f"branches.x_pu: zero reactance at id(s) {list(br.index[zero][:5])} "
-            "(model a closed switch as kind='switch' or give it a small reactance)"
+            f"branches: zero impedance (r_pu = x_pu = 0) at id(s) {list(br.index[zero][:5])} "
+            "(model a closed switch as kind='switch' or give it a small impedance)"
         )
     if not allow_negative_x and (x < 0).any():
         problems.append(
@@ -151,7 +166,7 @@ def _check_storage(ders: pd.DataFrame, problems: list[str]) -> None:
 
 
 def _check_pwl(pwl: pd.DataFrame, gens: pd.DataFrame, problems: list[str]) -> None:
-    need = set(gens.index[gens["cost_model"] == "pwl"])
+    need = set(gens.index[(gens["cost_model"] == "pwl") & gens["in_service"]])
     have = set(pwl["gen_id"])
     if need - have:
         problems.append(
@@ -161,7 +176,8 @@ def _check_pwl(pwl: pd.DataFrame, gens: pd.DataFrame, problems: list[str]) -> No
         problems.append(
             f"gen_cost_pwl: breakpoints for missing gen(s) {sorted(have - set(gens.index))[:5]}"
         )
-    for gid, grp in pwl.groupby("gen_id"):
+    live = pwl["gen_id"].isin(gens.index[gens["in_service"]])
+    for gid, grp in pwl[live].groupby("gen_id"):
         p = grp.sort_values("point")["p_mw"].to_numpy()
         if len(p) < 2 or (np.diff(p) <= 0).any():
             problems.append(f"gen_cost_pwl: gen {gid} needs ≥ 2 breakpoints with increasing p_mw")

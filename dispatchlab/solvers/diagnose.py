@@ -38,6 +38,11 @@ RELAXABLE: dict[str, tuple[str, str, str | None]] = {
     "reserve_requirement_down": ("reserve down", "shortfall", None),
     "storage_terminal_soc": ("storage terminal", "soc short (MWh)", "soc over (MWh)"),
 }
+#: blocks named with these prefixes (SCED's chunks of base / post-contingency PTDF rows)
+RELAXABLE_PREFIXES: dict[str, tuple[str, str, str | None]] = {
+    "sced_flow_limit": ("branch limit", "over to→from", "over from→to"),
+    "sced_contingency_limit": ("post-contingency limit", "over to→from", "over from→to"),
+}
 COLUMNS = ["stage", "kind", "element_id", "period", "slack_mw", "direction"]
 TOL = 1e-6
 
@@ -117,20 +122,37 @@ def _collect(model: LinearModel, d: DispatchData, net: DCNetwork | None) -> _Sla
         and net is not None
         and not _bus_level(model.con_blocks["power_balance"].index)
     )
-    for name, (kind, plus, minus) in RELAXABLE.items():
-        if name not in model.con_blocks or (name == "power_balance" and ptdf_balance):
+    for name, (kind, plus, minus) in _relaxable_blocks(model):
+        if name == "power_balance" and ptdf_balance:
             continue
         block = model.con_blocks[name]
+        names = block.index.names if isinstance(block.index, pd.MultiIndex) else []
         for local, label in enumerate(block.index):
             element, period = _element_period(block.index, label, d)
+            after = (
+                f" after outage of branch {label[names.index('outage_branch_id')]}"
+                if "outage_branch_id" in names
+                else ""
+            )
             for sign, direction in ((1.0, plus), (-1.0, minus)):
                 if direction is not None:
-                    slacks.add([block.start + local], [sign], (kind, element, period, direction))
+                    label_ = (kind, element, period, direction + after)
+                    slacks.add([block.start + local], [sign], label_)
     if ptdf_balance:
         _add_ptdf_bus_slacks(model, d, net, slacks)
     if "branch_p_mw" in model.var_blocks:
         _add_btheta_flow_slacks(model, slacks)
     return slacks
+
+
+def _relaxable_blocks(model: LinearModel) -> list[tuple[str, tuple]]:
+    """(block name, (kind, +label, −label)) of every relaxable constraint block of ``model``."""
+    out = [(name, spec) for name, spec in RELAXABLE.items() if name in model.con_blocks]
+    for name in model.con_blocks:
+        spec = next((v for k, v in RELAXABLE_PREFIXES.items() if name.startswith(k)), None)
+        if spec is not None:
+            out.append((name, spec))
+    return out
 
 
 def _add_btheta_flow_slacks(model: LinearModel, slacks: _Slacks) -> None:

@@ -133,8 +133,24 @@ class DCNetwork:
         return lodf
 
 
+#: reactance the DC model gives an in-service x = 0 branch (a closed switch, or a MATPOWER
+#: branch with r > 0, x = 0): a stiff tie that holds its two buses at one angle, i.e. merges
+#: them (docs/case-model.md, "Out-of-service elements and x = 0 branches"); at most 1/100 of
+#: the case's smallest non-zero |x| (pglib case4661_sdet has 1e-5), so that a tie in parallel
+#: with the stiffest branch still takes ≥ 99 % of the flow
+TIE_X_PU = 1e-6
+
+
 def dc_network(case) -> DCNetwork:
-    """The DC network of the in-service branches of ``case``."""
+    """The DC network of the in-service branches of ``case``.
+
+    An x = 0 branch merges its two buses: it becomes a tie of reactance :data:`TIE_X_PU`
+    (or 1/100 of the smallest non-zero |x| if that is smaller), so
+    that every bus keeps its position (and its LMP) while the tie's flow is set by the balance
+    of the buses it joins (θ_f − θ_t = flow · 1e-6 rad: 0.00006° per 100 MW on base 100 MVA).
+    A phase shift on such a branch has no DC model (it would drive an unbounded flow round
+    any loop): refused, naming the branch.
+    """
     buses = case.buses
     br = case.branches
     br = br[br["in_service"]]
@@ -142,9 +158,11 @@ def dc_network(case) -> DCNetwork:
     f = br["from_bus"].map(pos).to_numpy()
     t = br["to_bus"].map(pos).to_numpy()
     x = br["x_pu"].to_numpy()
-    if (x == 0).any():
-        # kind='switch' may have zero impedance in the Case; the DC model needs a reactance
-        x = np.where(x == 0, 1e-6, x)
+    tie = x == 0
+    _refuse_shifted_ties(case.name, br[tie & (br["shift_deg"].to_numpy() != 0)])
+    nonzero = np.abs(x[~tie])
+    tie_x = min(TIE_X_PU, 0.01 * nonzero.min()) if nonzero.size else TIE_X_PU
+    x = np.where(tie, tie_x, x)
     b = 1.0 / (x * br["tap_ratio"].to_numpy())
     ref = np.flatnonzero(buses["bus_type"].to_numpy() == "REF")
     return DCNetwork(
@@ -158,4 +176,19 @@ def dc_network(case) -> DCNetwork:
         base_mva=case.base_mva,
         isolated=np.flatnonzero(buses["bus_type"].to_numpy() == "ISOLATED"),
         r=br["r_pu"].to_numpy(dtype=float),
+    )
+
+
+def _refuse_shifted_ties(name: str, rows) -> None:
+    """Raise naming the x = 0 branches with a phase shift (``rows``), if any."""
+    if len(rows) == 0:
+        return
+    names = ", ".join(
+        f"{r.Index} ({r.from_bus}–{r.to_bus}, shift {r.shift_deg:g}°)"
+        for r in rows.head(5).itertuples()
+    )
+    raise ValueError(
+        f"case '{name}': branch(es) {names} have x = 0 and a phase shift; the DC model merges "
+        "the buses of an x = 0 branch and cannot shift between them: give the branch its "
+        "reactance, or take it out of service for DC problems"
     )

@@ -8,6 +8,8 @@ import pandas as pd
 
 from dispatchlab.solvers.status import Status
 
+SHED_TOL_MW = 1e-6  #: shed below this is solver noise, not shedding
+
 
 @dataclass
 class Result:
@@ -54,16 +56,25 @@ class Result:
             out["lmp_min_usd_per_mwh"] = float(self.bus["lmp_usd_per_mwh"].min())
             out["lmp_max_usd_per_mwh"] = float(self.bus["lmp_usd_per_mwh"].max())
             out["shed_mw"] = self.shed_mw
+        if self.optimal and self.shed_mw > SHED_TOL_MW:
+            # shedding is only ever asked for (allow_shedding=True); say it where it is seen
+            out["shedding"] = f"{self.shed_mw:,.6g} MW of load shed at VOLL (allow_shedding=True)"
         if self.optimal and "shadow_price_usd_per_mwh" in self.branch:
+            # base-case rows; SCED's binding post-contingency rows are counted apart below
             out["binding_branches"] = int(
                 (self.branch["shadow_price_usd_per_mwh"].abs() > 1e-6).sum()
             )
+        contingency = self.info.get("binding_contingencies")
+        if self.optimal and isinstance(contingency, pd.DataFrame):
+            out["binding_contingency_rows"] = len(contingency)
         out.update({k: v for k, v in self.info.items() if isinstance(v, int | float | str)})
         return out
 
     def __repr__(self) -> str:
         timings = {k: round(v, 4) for k, v in self.timings.items()}
+        shed = self.shed_mw if self.optimal else 0.0
+        note = f", shed_mw={shed:,.6g}" if shed > SHED_TOL_MW else ""
         return (
             f"Result({self.problem} on {self.case_name}: {self.status}, "
-            f"objective={self.objective:,.6g}, timings={timings})"
+            f"objective={self.objective:,.6g}{note}, timings={timings})"
         )

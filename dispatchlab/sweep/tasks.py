@@ -29,11 +29,11 @@ def _case(name: str) -> Any:
 
 
 @lru_cache(maxsize=8)
-def _model(name: str, method: str, formulation: str | None) -> Any:
+def _model(name: str, method: str, formulation: str | None, allow_shedding: bool) -> Any:
     from dispatchlab.solvers.persistent import DispatchModel
 
     options = {} if formulation is None else {"formulation": formulation}
-    return DispatchModel(_case(name), method, **options)
+    return DispatchModel(_case(name), method, allow_shedding=allow_shedding, **options)
 
 
 def scenario_rng(task: Task) -> np.random.Generator:
@@ -59,7 +59,8 @@ def solve_scaled_load(task: Task) -> dict[str, Any]:
     """Solve ``task.method`` on ``task.case`` with seeded load perturbations.
 
     Parameters (``task.params``): ``lo``/``hi`` (system factor range, 0.8/1.2), ``noise``
-    (per-load relative σ, 0.05), ``formulation`` (default per problem), ``persistent`` (re-use
+    (per-load relative σ, 0.05), ``formulation`` (default per problem), ``allow_shedding``
+    (False: a load the case cannot serve is an ``infeasible`` row), ``persistent`` (re-use
     one warm :class:`~dispatchlab.solvers.persistent.DispatchModel` per worker: much faster,
     equal to a cold solve within solver tolerance). Returns the factor, total load, solver
     status, objective, LMP mean/min/max, load shed and the build/solve/extract times (columns
@@ -70,8 +71,9 @@ def solve_scaled_load(task: Task) -> dict[str, Any]:
     factor, scale = load_factors(task, len(loads))
     p_mw = loads["p_mw"].to_numpy() * scale
     formulation = task.param("formulation")
+    shedding = bool(task.param("allow_shedding", False))
     if task.param("persistent", False):
-        model = _model(task.case, task.method, formulation)
+        model = _model(task.case, task.method, formulation, shedding)
         model.set_loads(p_mw)
         result = model.solve()
     else:
@@ -80,6 +82,7 @@ def solve_scaled_load(task: Task) -> dict[str, Any]:
         new = loads.copy()
         new["p_mw"], new["q_mvar"] = p_mw, loads["q_mvar"].to_numpy() * scale
         options = {} if formulation is None else {"formulation": formulation}
+        options |= {"allow_shedding": True} if shedding else {}  # not every problem has it
         result = solve(case.replace(loads=new), task.method, **options)
     return _summary(result, factor, float(p_mw.sum()))
 

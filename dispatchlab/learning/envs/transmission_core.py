@@ -217,7 +217,7 @@ def storage_reserve_room(sys: TransmissionSystem, sto_p: np.ndarray, soc_next: n
 def _balance(sys: TransmissionSystem, t: np.ndarray, soc, sp: SetPoints) -> dict:
     """Storage inside its SOC band, LSE interruptions, and the slack unit's balancing:
     deficit beyond its p_max shed from all loads pro rata, surplus below its p_min spilled
-    from wind, what is left over reported."""
+    from wind; what is left over is dumped (the slack stays at p_min) and reported."""
     load = sys.load_mw[t]  # (B, L)
     avail = sys.wind_mw[t]
     lo_ch, hi_dis = storage_limits(sys, soc)
@@ -236,8 +236,10 @@ def _balance(sys: TransmissionSystem, t: np.ndarray, soc, sp: SetPoints) -> dict
     shed = served * (np.minimum(deficit[:, None], total) / total)
     spill = np.minimum(surplus, wind_p.sum(axis=1))
     wind_p = wind_p - wind_p * (spill[:, None] / np.maximum(wind_p.sum(axis=1, keepdims=True), TOL))
-    unresolved = surplus - spill  # over-generation nothing could absorb
-    gen_p[:, sys.slack] = np.clip(slack_need, slack_min, slack_max) - unresolved
+    # over-generation nothing could absorb: dumped at the slack unit's bus (it keeps the
+    # flows balanced) but never booked as negative output, which would earn fuel and CO2
+    unresolved = surplus - spill
+    gen_p[:, sys.slack] = np.clip(slack_need, slack_min, slack_max)
     return {
         "gen_p": gen_p,
         "wind_p": wind_p,
@@ -266,6 +268,7 @@ def _flows(sys: TransmissionSystem, out: dict) -> np.ndarray:
     ):
         np.add.at(inj.T, pos, p.T)
     np.add.at(inj.T, sys.load_bus, -out["served"].T)
+    inj[:, sys.gen_bus[sys.slack]] -= out["unresolved"]  # the dumped over-generation
     out["inj"] = inj
     return inj @ sys.ptdf.T + sys.flow_shift
 
@@ -303,8 +306,9 @@ def settle(sys: TransmissionSystem, t: np.ndarray, p_prev, soc, sp: SetPoints) -
         + np.maximum(sys.reserve_dn - dn, 0.0),
         "balance_mw": np.abs(out.pop("mismatch")),
         "soc_mwh": out.pop("soc_violation"),
-        "slack_capacity_mw": out.pop("unresolved"),
+        "slack_capacity_mw": out["unresolved"],
     }
+    out["overgeneration_mwh"] = out.pop("unresolved") * sys.dt_h
     out["overloaded"] = (over > TOL).sum(axis=1)
     out["ramp_count"] = (ramp > TOL).sum(axis=1)
     return out
@@ -334,7 +338,8 @@ def step_cost(sys: TransmissionSystem, out: dict, prices: Prices) -> dict:
     flexible = (out["lse_p"] * sys.lse_cost * dt).sum(axis=1)
     shed_mwh = (out["interrupt_by_load"] + out["shed"]) * dt
     spilled = (out["wind_avail"] - out["wind_p"]).sum(axis=1) * dt
-    emissions = (p * sys.co2 * dt).sum(axis=1)
+    # a unit whose case data allow p < 0 (a pump, a condenser's draw) burns nothing then
+    emissions = (np.maximum(p, 0.0) * sys.co2 * dt).sum(axis=1)
     terms = {
         "operating": gen + reserve + storage + flexible,
         "shedding": (shed_mwh * sys.voll).sum(axis=1),

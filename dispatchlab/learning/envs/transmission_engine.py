@@ -246,6 +246,7 @@ class TransmissionEngine:
             "emissions_t": cost["emissions_t"],
             "curtailed_mwh": cost["spilled_mwh"],
             "shed_mwh": cost["shed_mwh"],
+            "overgeneration_mwh": out["overgeneration_mwh"],
         }
 
     # ---------------------------------------------------------------------- observation

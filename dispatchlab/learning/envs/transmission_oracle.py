@@ -29,8 +29,14 @@ from dispatchlab.solvers.status import Solution, Status
 
 from .transmission_core import Prices, TransmissionSystem, deliverable_window
 
+#: shedding is asked for: the env sheds at VOLL too, and the oracle must answer every state
 OPTIONS = DispatchOptions(
-    network="ptdf", reserves=False, ramping=False, storage_terminal="free", storage_exclusive="off"
+    network="ptdf",
+    allow_shedding=True,
+    reserves=False,
+    ramping=False,
+    storage_terminal="free",
+    storage_exclusive="off",
 )
 
 

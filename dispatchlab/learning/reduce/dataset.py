@@ -55,6 +55,9 @@ class DatasetConfig:
     workers: int | None = None  #: sweep processes (None: every CPU)
     timeout_s: float | None = None  #: per-point bound of the sweep runner
     seed: int = 0  #: seed of the load perturbations (with each scenario's index)
+    #: shed load at VOLL (asked for: the SCED default is no shedding): PGLib and ACTIVSg
+    #: points are not all N-1 secure, and every point needs an optimum to be labelled
+    allow_shedding: bool = True
 
 
 def solver_version() -> str:
@@ -189,7 +192,8 @@ def sced_point(task: Task) -> dict[str, Any]:
     case = operating_point(base_case(*mods), {**dict(task.params), "seed": task.seed})
     r = solve(case, "sced", method=str(task.param("sced_method", "lazy")),
               backend=str(task.param("backend", "highs")),
-              contingencies=parse_contingencies(spec))  # fmt: skip
+              contingencies=parse_contingencies(spec),
+              allow_shedding=bool(task.param("allow_shedding", False)))  # fmt: skip
     case_hash, net_hash = _hashes(*mods, spec)
     out: dict[str, Any] = {
         "case_hash": case_hash, "network_hash": net_hash, "solver_version": solver_version(),
@@ -233,7 +237,8 @@ def build_sced_dataset(
     cfg = config or DatasetConfig()
     common = {"contingencies": contingency_spec(contingencies), "sced_method": cfg.method,
               "backend": cfg.backend, "tol": cfg.tol, "p_min_zero": cfg.p_min_zero,
-              "rating_factor": float(cfg.rating_factor)}  # fmt: skip
+              "rating_factor": float(cfg.rating_factor),
+              "allow_shedding": bool(cfg.allow_shedding)}  # fmt: skip
     named = {f"p{i:05d}": {"index": i, **dict(s)} for i, s in enumerate(scenarios)}
     tasks = make_grid([case], named, methods=["sced"], seeds=[cfg.seed], common=common)
     with tempfile.TemporaryDirectory(prefix="sced-dataset-") as tmp:
@@ -258,6 +263,7 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
     params = pd.DataFrame([json.loads(p) for p in df["params"]], index=df.index)
     keep = [c for c in RECIPE if c in params] + ["contingencies", "sced_method"]
+    keep += ["allow_shedding"] if "allow_shedding" in params else []
     params = params.reindex(columns=keep)
     params["seed"] = df["seed"]
     drop = ["task_id", "params", "task_status", "error", "traceback", "attempts", "method"]

@@ -130,6 +130,7 @@ class ConstraintScreening:
         self.meta = {"case": str(first["case"]), "case_hash": str(first["case_hash"]),
                      "network_hash": str(first["network_hash"]),
                      "contingencies": str(first.get("contingencies", "auto")),
+                     "allow_shedding": bool(first.get("allow_shedding", False)),
                      "solver_version": str(first.get("solver_version", "")),
                      "n_train": len(df)}  # fmt: skip
         self.network_cache = {}
@@ -165,9 +166,12 @@ class ConstraintScreening:
     # ------------------------------------------------------------------------------ solve
     def solve(self, case: Any, **options: Any) -> Any:
         """The full N-1 SCED optimum of ``case`` via the reduced model and its repair;
-        ``options``: SCED/dispatch options (``time_limit``, ``allow_shedding`` …).
-        ``result.info["reduction"]`` is the :class:`ReductionReport`."""
+        ``options``: SCED/dispatch options (``time_limit``, ``allow_shedding`` …);
+        ``allow_shedding`` defaults to the training dataset's, so that the screened solve
+        answers the problem its labels came from. ``result.info["reduction"]`` is the
+        :class:`ReductionReport`."""
         f = self._require()
+        options.setdefault("allow_shedding", bool(self.meta.get("allow_shedding", False)))
         spec = parse_contingencies(self.meta.get("contingencies", "auto"))
         key = network_hash(case, spec)
         if key != self.meta["network_hash"]:

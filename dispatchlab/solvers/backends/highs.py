@@ -21,11 +21,20 @@ _STATUS = {
     highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
     highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
     highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
     highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
     highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
 }
 
+
+#: statuses that do not say whether the model is feasible: settled by _settle_ambiguous
+_AMBIGUOUS = (
+    highspy.HighsModelStatus.kUnboundedOrInfeasible,
+    highspy.HighsModelStatus.kUnknown,
+    highspy.HighsModelStatus.kSolveError,
+    highspy.HighsModelStatus.kPresolveError,
+    highspy.HighsModelStatus.kPostsolveError,
+    highspy.HighsModelStatus.kNotset,
+)
 
 QP_ITERATION_LIMIT = 10_000  #: HiGHS QP iterations before the Clarabel fallback (at least)
 
@@ -158,7 +167,9 @@ class HighsModel:
                 info.qp_iteration_count,
             )
         )
-        message = self.h.modelStatusToString(self.h.getModelStatus())
+        message = self.h.modelStatusToString(model_status)
+        if model_status in _AMBIGUOUS:
+            status, message = _settle_ambiguous(self.h, message)
         if status is not Status.OPTIMAL:
             n, m = self.h.getNumCol(), self.h.getNumRow()
             return Solution.failed(status, n, m, iterations, solve_s, message)
@@ -210,6 +221,38 @@ class HighsModel:
         )
         sol.extra["fallback"] = "clarabel"
         return sol
+
+
+def _settle_ambiguous(h: highspy.Highs, message: str) -> tuple[Status, str]:
+    """Infeasible, unbounded or a real error? HiGHS may end an infeasible LP with "unbounded
+    or infeasible", "unknown" or a solve error (presolve reductions, IPM without crossover).
+    A dual ray proves infeasibility (Farkas); otherwise the same constraints are solved with
+    a zero objective, which cannot be unbounded: infeasible there is infeasible here, and
+    feasible there means the original was unbounded (or HiGHS failed: an error, said so)."""
+    _, has_ray, _ = h.getDualRay()
+    if has_ray:
+        return Status.INFEASIBLE, f"infeasible (HiGHS: {message}; a dual ray proves it)"
+    lp = h.getLp()
+    lp.col_cost_ = np.zeros(lp.num_col_)
+    lp.offset_ = 0.0
+    check = highspy.Highs()
+    check.setOptionValue("output_flag", False)
+    for presolve in ("on", "off"):  # presolve may leave it undecided; plain simplex decides
+        check.setOptionValue("presolve", presolve)
+        check.passModel(lp)
+        check.run()
+        feas = check.getModelStatus()
+        if feas == highspy.HighsModelStatus.kInfeasible:
+            return Status.INFEASIBLE, f"infeasible (HiGHS: {message}; a feasibility re-solve)"
+        if feas == highspy.HighsModelStatus.kOptimal:
+            was = highspy.HighsModelStatus.kUnboundedOrInfeasible
+            if h.getModelStatus() == was:
+                return (
+                    Status.UNBOUNDED,
+                    f"unbounded (HiGHS: {message}; the constraints are feasible)",
+                )
+            return Status.ERROR, f"HiGHS: {message} (the constraints are feasible)"
+    return Status.ERROR, f"HiGHS: {message} (a feasibility re-solve did not settle it)"
 
 
 @dataclass

@@ -26,7 +26,9 @@ class DispatchOptions:
     """How the dispatch problem is formulated (every field has a one-line meaning)."""
 
     network: str = "copperplate"  #: copperplate, btheta or ptdf
-    allow_shedding: bool = True  #: load shedding at each load's VOLL keeps every case feasible
+    #: shed load at each load's VOLL instead of reporting infeasible (off by default, as in
+    #: MATPOWER, PowerModels and pandapower: an infeasible case says so, with a diagnosis)
+    allow_shedding: bool = False
     reserves: bool = True  #: enforce the case's reserve requirements
     ramping: bool = True  #: enforce ramp limits between consecutive periods
     line_limits: bool = True  #: enforce branch ratings (btheta, ptdf)

@@ -38,6 +38,7 @@ import pandas as pd
 from dispatchlab.solvers.api import EXTRA_PROBLEMS, _periods, _rates, resolve_backend
 from dispatchlab.solvers.backends.highs import HighsModel
 from dispatchlab.solvers.data import DispatchData, dispatch_data
+from dispatchlab.solvers.diagnose import diagnose
 from dispatchlab.solvers.model import LinearModel
 from dispatchlab.solvers.network import DCNetwork, dc_network
 from dispatchlab.solvers.problems.dispatch import DispatchOptions, build_dispatch, injection_terms
@@ -130,6 +131,8 @@ def solve_sced(
     sol, scr, info = _run(m, hm, s, chunks, timings)
     t2 = time.perf_counter()
     result = _result(case, m, sol, s, scr, info | {"backend": hm.backend}, chunks)
+    if sol.status is Status.INFEASIBLE:  # which balance or (post-contingency) limit must give
+        result.diagnosis = diagnose(m, s.d, time_limit=time_limit)
     timings["extract"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     result.timings = timings
@@ -350,7 +353,7 @@ def full_model_size(
     contingencies="auto",
     rating: str = "rate_a_mva",
     ctg_rating: str = "rate_c_mva",
-    allow_shedding: bool = True,
+    allow_shedding: bool = False,
 ) -> dict:
     """Rows and an upper bound on the nonzeros of ``method="full"`` for one snapshot, without
     building it (nonzeros ≤ rows × injection columns: PTDF rows are dense)."""

@@ -55,7 +55,15 @@ class RayBackend:
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if self.address is None and self.workers:
             options["num_cpus"] = int(self.workers)
-        ray.init(address=self.address, **options)
+        try:
+            ray.init(address=self.address, **options)
+        except ConnectionError as exc:  # address="auto" or HOST:PORT with nothing there
+            from dispatchlab.sweep.runner import SweepError
+
+            raise SweepError(
+                f"no Ray cluster at {self.address!r}: start one (`ray start --head`) or leave "
+                "--address out to run a private local Ray"
+            ) from exc
         return True
 
     def run(self, tasks: Sequence[Task]) -> Iterator[dict]:

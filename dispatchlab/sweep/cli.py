@@ -74,5 +74,7 @@ def sweep_command(
     for key, value in report.rows():
         table.add_row(key, Text(value))
     Console().print(table)
+    for error in report.first_errors:  # one line each, whole (a table cell would wrap them)
+        typer.secho(f"failed: {error}", fg=typer.colors.RED, err=True)
     if not report.ok:
         raise typer.Exit(1)

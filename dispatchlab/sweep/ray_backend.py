@@ -27,6 +27,9 @@ def _ray_execute(function: str, task: Task, memory_mb: float | None) -> dict:
     return execute_task(function, task, memory_mb)
 
 
+_HINT = "start one (`ray start --head`) or leave --address out for a private local Ray"
+
+
 def _unreachable(address: str, timeout_s: float = 5.0) -> str | None:
     """Why a ``HOST:PORT`` address takes no TCP connection (None: it does, or the address is
     ``auto`` / ``ray://…``, which Ray resolves itself)."""
@@ -61,6 +64,11 @@ class RayBackend:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.retries = max(0, int(retries))
+        reason = _unreachable(self.address) if self.address else None
+        if reason:  # now, before a progress bar; ray.init would retry for minutes
+            from dispatchlab.sweep.runner import SweepError
+
+            raise SweepError(f"no Ray cluster at {self.address!r} ({reason}): {_HINT}")
 
     def _init(self, ray: Any) -> bool:
         """Connect (or start a local Ray); True if this backend must shut it down."""
@@ -69,16 +77,12 @@ class RayBackend:
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if self.address is None and self.workers:
             options["num_cpus"] = int(self.workers)
-        from dispatchlab.sweep.runner import SweepError
-
-        hint = "start one (`ray start --head`) or leave --address out for a private local Ray"
-        reason = _unreachable(self.address) if self.address else None
-        if reason:  # ray.init would retry for minutes before giving up
-            raise SweepError(f"no Ray cluster at {self.address!r} ({reason}): {hint}")
         try:
             ray.init(address=self.address, **options)
         except ConnectionError as exc:  # address="auto" with no cluster on this machine
-            raise SweepError(f"no Ray cluster at {self.address!r}: {hint}") from exc
+            from dispatchlab.sweep.runner import SweepError
+
+            raise SweepError(f"no Ray cluster at {self.address!r}: {_HINT}") from exc
         return True
 
     def run(self, tasks: Sequence[Task]) -> Iterator[dict]:

@@ -59,7 +59,6 @@ class SweepReport:
         if self.n_run:
             out.append(("throughput", f"{self.n_run / max(self.wall_s, 1e-9):.1f} tasks/s"))
         out += [(f"task time {k}", f"{1e3 * v:.1f} ms") for k, v in self.task_s.items()]
-        out += [(f"failed ({i + 1})", e) for i, e in enumerate(self.first_errors)]
         return out
 
     def __str__(self) -> str:
@@ -158,6 +157,10 @@ def run_sweep(
     the manifest beside the package version, git revision, case hashes and seeds.
     """
     check_tasks(function, tasks)  # fail fast, in the parent, on a bad name
+    runner = make_backend(
+        backend, function, workers=workers, address=address,
+        timeout_s=timeout_s, memory_mb=memory_mb, retries=retries,
+    )  # fmt: skip
     store = _open_store(out_dir)
     meta = {"backend": backend, "workers": workers, "address": address}
     meta |= {"timeout_s": timeout_s, "memory_mb": memory_mb, "retries": retries}
@@ -167,10 +170,6 @@ def run_sweep(
     report = SweepReport(str(store.path), backend, workers, len(tasks), len(tasks) - len(todo))
     start = time.perf_counter()
     if todo:
-        runner = make_backend(
-            backend, function, workers=workers, address=address,
-            timeout_s=timeout_s, memory_mb=memory_mb, retries=retries,
-        )  # fmt: skip
         report.workers = getattr(runner, "workers", workers)
         _drain(runner.run(todo), store, report, flush_every, flush_seconds, progress)
     report.wall_s = time.perf_counter() - start

@@ -169,9 +169,11 @@ def _print_frame(title: str, frame, rows: int) -> None:
 def _load(name: str):
     """The case, or one line and exit 2 (unknown name, missing file, a file that does not parse
     or validate: the message names file, line and element)."""
+    from dispatchlab.cases.library import UnknownCaseError
+
     try:
         return load_case(name)
-    except (*BAD_INPUT, OSError) as exc:
+    except (*BAD_INPUT, UnknownCaseError, OSError) as exc:
         raise bad_input(exc) from exc
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import typer
 
 #: errors a library call raises for input it refuses (a CheckpointError, a CaseValidationError,
-#: a MatpowerParseError, an UnknownCaseError … are subclasses of these)
-BAD_INPUT = (ValueError, TypeError, KeyError, FileNotFoundError, NotImplementedError)
+#: a MatpowerParseError … are subclasses of these; UnknownCaseError, a KeyError, is caught
+#: where a case is loaded)
+BAD_INPUT = (ValueError, TypeError, FileNotFoundError, NotImplementedError)
 
 
 def bad_input(error: Exception | str) -> typer.Exit:

@@ -144,7 +144,9 @@ def checkpoints(tmp_path):
 
 def test_truncated_or_missing_checkpoints(checkpoints):
     for key in ("truncated", "empty"):
-        with pytest.raises(CheckpointError, match="not a readable dispatchlab checkpoint, trunc"):
+        with pytest.raises(
+            CheckpointError, match=r"not a dispatchlab checkpoint \(truncated, or not \.npz; "
+        ):
             load_checkpoint(checkpoints[key])
     with pytest.raises(CheckpointError, match=r"missing\.npz does not exist"):
         load_checkpoint(checkpoints["missing"])
@@ -155,7 +157,7 @@ def test_truncated_or_missing_checkpoints(checkpoints):
 @pytest.mark.parametrize("key", ["truncated", "missing"])
 def test_evaluate_and_reduce_with_a_bad_checkpoint(checkpoints, key, tmp_path):
     path = str(checkpoints[key])
-    why = "does not exist" if key == "missing" else "not a readable dispatchlab checkpoint"
+    why = "does not exist" if key == "missing" else "not a dispatchlab checkpoint (truncated"
     line = _one_line_exit_2(runner.invoke(app, ["evaluate", "voltage-control", "--policy", path]))
     assert line.startswith(f"error: {path}" if key == "truncated" else "error: checkpoint")
     assert why in line

@@ -76,9 +76,10 @@ def load_checkpoint(path: str | Path, method: str | None = None) -> tuple[dict, 
         with data:
             arrays = {k: data[k] for k in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        why = f"{type(err).__name__}: {err}"
+        pickled = isinstance(err, ValueError) and "pickle" in str(err)
+        kind = "it holds pickled objects, never loaded" if pickled else "truncated, or not .npz"
         raise CheckpointError(
-            f"{path}: not a readable dispatchlab checkpoint, truncated or not an .npz ({why})"
+            f"{path}: not a dispatchlab checkpoint ({kind}; {type(err).__name__}: {err})"
         ) from err
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: no '{_HEADER}' entry; not a dispatchlab checkpoint")

@@ -104,8 +104,9 @@ def _check_main(function: str) -> bool:
 
 
 @contextmanager
-def _main_hidden(hide: bool) -> Iterator[None]:
-    """Start a process without handing it the caller's ``__main__`` to re-run (see module doc)."""
+def main_hidden(hide: bool = True) -> Iterator[None]:
+    """Start processes (``spawn``/``forkserver``) without handing them the caller's ``__main__``
+    to re-run: for workers whose code lives in the package (see module doc)."""
     if not hide:
         yield
         return
@@ -148,7 +149,7 @@ class LocalBackend:
         process = self._ctx.Process(
             target=_worker_main, args=(child, self.function, self.memory_mb), daemon=True
         )
-        with _main_hidden(self._hide_main):
+        with main_hidden(self._hide_main):
             process.start()
         child.close()
         return _Slot(process, parent)

@@ -86,7 +86,7 @@ def solve_command(
     name: str = typer.Argument(..., help="A library name or a .m/.json file."),
     problem: str = typer.Option("dcopf", "--problem", "-p", help="ed, dcopf, multiperiod, sced …"),
     formulation: str = typer.Option(
-        None, help="copperplate, btheta or ptdf (default per problem)."
+        None, help="copperplate, btheta, ptdf or lazy (dcopf) (default per problem)."
     ),
     backend: str = typer.Option(
         "auto", help="auto (HiGHS for LPs, Clarabel for QPs), highs, clarabel or pyomo."
@@ -139,7 +139,9 @@ def _periods(text: str) -> int | str:
     except ValueError:
         value = 0
     if value < 1:
-        raise typer.BadParameter(f"expected a whole number ≥ 1 or 'all', got {text!r}")
+        raise typer.BadParameter(
+            f"expected a whole number ≥ 1 or 'all', got {text!r}", param_hint="--periods"
+        )
     return value
 
 

@@ -154,7 +154,9 @@ def run_sweep(
     ``flush_seconds`` seconds (and on exit, Ctrl-C included); a later call with the same tasks
     skips those already stored (``retry_failed``: all but the ``ok`` ones). ``timeout_s``,
     ``memory_mb`` and ``retries`` bound each task (see the backends). ``config`` is recorded in
-    the manifest beside the package version, git revision, case hashes and seeds.
+    the manifest beside the package version, git revision, case hashes and seeds. Input is
+    checked before anything starts (:func:`check_tasks`: ``ValueError``); an unwritable
+    ``out_dir`` or a Ray address with no cluster raise :class:`SweepError`.
     """
     check_tasks(function, tasks)  # fail fast, in the parent, on a bad name
     runner = make_backend(

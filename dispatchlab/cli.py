@@ -8,13 +8,16 @@ import sys
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dispatchlab.cases.library import ENTRIES, list_cases, load_case
+from dispatchlab.cli_common import BAD_INPUT, bad_input, hide_flag_types
 from dispatchlab.learning.cli_envs import envs_app, evaluate_command
 from dispatchlab.learning.methods.cli_seed000 import compare_app, train_app
 from dispatchlab.learning.reduce.cli import reduce_app
 from dispatchlab.sweep.cli import sweep_command as _sweep_command
 
+hide_flag_types()
 app = typer.Typer(
     help="dispatchlab: exact power-system dispatch beside learned methods.",
     no_args_is_help=True,
@@ -43,7 +46,8 @@ def cases_list(
     table.add_column("source")
     for name in names:
         entry = ENTRIES[name]
-        table.add_row(name, entry.group, entry.source)
+        # Text, not markup: "pip install 'dispatchlab[activsg]'" lost its [activsg] as a tag
+        table.add_row(name, entry.group, Text(entry.source))
     console.print(table)
 
 
@@ -82,12 +86,14 @@ def solve_command(
     name: str = typer.Argument(..., help="A library name or a .m/.json file."),
     problem: str = typer.Option("dcopf", "--problem", "-p", help="ed, dcopf, multiperiod, sced …"),
     formulation: str = typer.Option(
-        None, help="copperplate, btheta or ptdf (default per problem)."
+        None, help="copperplate, btheta, ptdf or lazy (dcopf) (default per problem)."
     ),
-    backend: str = typer.Option("highs", help="highs (direct) or pyomo."),
-    periods: str = typer.Option(None, help="Multi-period: a number of steps or 'all'."),
+    backend: str = typer.Option(
+        "auto", help="auto (HiGHS for LPs, Clarabel for QPs), highs, clarabel or pyomo."
+    ),
+    periods: str = typer.Option(None, help="Multi-period: a number of steps (≥ 1) or 'all'."),
     show: str = typer.Option("bus", help="Table to print: bus, gen, branch, der, storage, none."),
-    rows: int = typer.Option(20, help="Print at most this many rows of the table."),
+    rows: int = typer.Option(20, min=0, help="Print at most this many rows of the table."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     allow_shedding: bool = typer.Option(
         False, "--allow-shedding", help="Shed load at VOLL instead of reporting infeasible."
@@ -96,17 +102,16 @@ def solve_command(
     """Solve a dispatch problem and print its summary and one result table (LMPs by default)."""
     from dispatchlab.solvers.api import solve
 
-    case = _load(name)
     options = {} if formulation is None else {"formulation": formulation}
     if periods is not None:
-        options["periods"] = periods if periods == "all" else int(periods)
+        options["periods"] = _periods(periods)
     if allow_shedding:  # off by default, as in the API: an infeasible case says so
         options["allow_shedding"] = True
+    case = _load(name)
     try:
         result = solve(case, problem, backend=backend, **options)
-    except (ValueError, NotImplementedError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    except BAD_INPUT as exc:
+        raise bad_input(exc) from exc
     summary = result.summary()
     if as_json:
         typer.echo(json.dumps(summary, default=str, indent=2))
@@ -131,12 +136,26 @@ app.add_typer(train_app, name="train")  # dispatchlab/learning/methods/cli_seed0
 app.add_typer(compare_app, name="compare")
 
 
+def _periods(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise typer.BadParameter(
+            f"expected a whole number ≥ 1 or 'all', got {text!r}", param_hint="--periods"
+        )
+    return value
+
+
 def _print_mapping(title: str, mapping: dict) -> None:
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in mapping.items():
-        table.add_row(key, f"{value:,.6g}" if isinstance(value, float) else str(value))
+        table.add_row(key, Text(f"{value:,.6g}" if isinstance(value, float) else str(value)))
     console.print(table)
 
 
@@ -155,13 +174,14 @@ def _print_frame(title: str, frame, rows: int) -> None:
 
 
 def _load(name: str):
+    """The case, or one line and exit 2 (unknown name, missing file, a file that does not parse
+    or validate: the message names file, line and element)."""
     from dispatchlab.cases.library import UnknownCaseError
 
     try:
         return load_case(name)
-    except (UnknownCaseError, FileNotFoundError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    except (*BAD_INPUT, UnknownCaseError, OSError) as exc:
+        raise bad_input(exc) from exc
 
 
 if __name__ == "__main__":

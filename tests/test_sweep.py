@@ -67,7 +67,7 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert df.loc["dies-once", "attempts"] == 2 and df.loc["always-dies", "attempts"] == 2
     assert report.counts == {"ok": 6, "error": 1, "timeout": 1, "memory": 1, "crashed": 1}
     assert not report.ok and list(read_results(out)["task_id"]) == sorted(df["task_id"])
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["config"]["function"] == PROBE and manifest["seeds"] == [7]
     assert manifest["dispatchlab_version"] and "case_hashes" in manifest
     assert manifest["runs"][0]["summary"]["counts"]["ok"] == 6
@@ -112,7 +112,7 @@ def test_killed_sweep_resumes_without_losing_or_duplicating(tmp_path):
     assert set(ids) == {t.task_id for t in tasks}
     assert report.n_skipped == len(before) and report.n_run == len(tasks) - len(before)
     assert (read_results(out)["task_status"] == "ok").all()
-    assert len(json.loads((out / "manifest.json").read_text())["runs"]) == 2
+    assert len(json.loads((out / "_manifest.json").read_text())["runs"]) == 2
 
 
 def _deterministic(df: pd.DataFrame) -> pd.DataFrame:

@@ -110,6 +110,7 @@ def _buses(raw: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
             "number and a type 1, 2, 3 or 4)",
         )
     ids = pd.Index(b[:, 0].astype(np.int64), name="bus_id")
+    _check_unique_buses(raw, ids)
     buses = pd.DataFrame(
         {
             "name": _names(raw, "bus_name", len(b), "buses"),
@@ -137,6 +138,21 @@ def _buses(raw: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         index=pd.RangeIndex(int(has_load.sum()), name="load_id"),
     )
     return buses, loads
+
+
+def _check_unique_buses(raw: dict, ids: pd.Index) -> None:
+    """Each bus number once: a repeated one made a scipy length error further on."""
+    repeated = ids[ids.duplicated(keep=False)]
+    if not len(repeated):
+        return
+    lines = raw["lines"]["bus"]
+    where = [
+        f"bus {bus} on lines " + ", ".join(str(int(lines[k])) for k in np.flatnonzero(ids == bus))
+        for bus in sorted(set(repeated))[:5]
+    ]
+    first = int(lines[int(np.flatnonzero(ids.duplicated())[0])])
+    n = len(set(repeated))
+    raise _fail(raw["file"], first, "mpc.bus", f"{n} duplicate bus number(s): {'; '.join(where)}")
 
 
 def _branches(raw: dict) -> pd.DataFrame:

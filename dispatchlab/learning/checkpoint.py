@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ FORMAT_VERSION = 1
 
 class CheckpointError(ValueError):
     """The file is not a dispatchlab checkpoint, or not for the method asked for."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No file at the checkpoint path (a CheckpointError and a FileNotFoundError)."""
 
 
 def save_checkpoint(
@@ -59,16 +65,22 @@ def save_checkpoint(
 def load_checkpoint(path: str | Path, method: str | None = None) -> tuple[dict, dict]:
     """Return ``(header, arrays)``; ``method`` checks that the file belongs to that method."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointNotFoundError(
+            f"checkpoint {path} does not exist (write one with a `train` or `reduce fit` command)"
+        )
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
             raise ValueError("a single array, not an .npz archive")
         with data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError) as err:  # object arrays, not a zip, truncated …
-        raise CheckpointError(f"{path}: not a dispatchlab checkpoint ({err})") from err
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        pickled = isinstance(err, ValueError) and "pickle" in str(err)
+        kind = "it holds pickled objects, never loaded" if pickled else "truncated, or not .npz"
+        raise CheckpointError(
+            f"{path}: not a dispatchlab checkpoint ({kind}; {type(err).__name__}: {err})"
+        ) from err
     if _HEADER not in arrays:
         raise CheckpointError(f"{path}: no '{_HEADER}' entry; not a dispatchlab checkpoint")
     try:

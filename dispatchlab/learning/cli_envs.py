@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dispatchlab.cli_common import BAD_INPUT, bad_input
 from dispatchlab.learning.envs import ENVS, env_spec, list_envs, make_env
 from dispatchlab.sweep.cli import _parse_params
 
@@ -55,8 +56,11 @@ def evaluate_command(
         env_spec(env)
     except KeyError as err:
         raise typer.BadParameter(str(err.args[0]), param_hint="ENV") from None
-    instance = make_env(env, **_parse_params(option))
-    act = _policy(policy, env)
+    try:  # a bad option value, a missing or truncated checkpoint: one line, exit 2
+        instance = make_env(env, **_parse_params(option))
+        act = _policy(policy, env)
+    except BAD_INPUT as err:
+        raise bad_input(err) from err
     try:
         config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
     except ValueError as err:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -45,6 +48,8 @@ def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> 
     fields of :class:`DispatchOptions` (``allow_shedding``, ``reserves``, ``ramping``,
     ``line_limits``, ``rating``, ``storage_terminal``).
     """
+    case = as_case(case)
+    check_options(options)
     _register_extras()
     if problem in EXTRA_PROBLEMS:
         return EXTRA_PROBLEMS[problem](case, backend=backend, **options)
@@ -55,6 +60,38 @@ def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; use one of {BACKENDS}")
     return solve_dispatch(case, problem, backend=backend, **options)
+
+
+def as_case(case):
+    """``case`` itself, or the library case / ``.m`` / ``.json`` file it names."""
+    if isinstance(case, str | os.PathLike):
+        from dispatchlab.cases.library import load_case
+
+        return load_case(case)
+    if not hasattr(case, "buses"):
+        raise TypeError(
+            f"solve() needs a Case, a library case name or a .m/.json path, got "
+            f"{type(case).__name__}: load one with dispatchlab.load_case(...)"
+        )
+    return case
+
+
+def check_options(options: dict) -> None:
+    """Refuse option values that would otherwise run silently wrong (``periods=-3`` ran
+    8 637 periods) or fail deep in numpy: ``periods`` is None, ``"all"`` or a whole number
+    ≥ 1, ``start`` a whole number ≥ 0, ``time_limit`` None or a number > 0 (seconds)."""
+    periods = options.get("periods")
+    if periods is not None and periods != "all":
+        if isinstance(periods, bool) or not isinstance(periods, Integral) or periods < 1:
+            raise ValueError(f"periods must be a whole number ≥ 1 or 'all', got {periods!r}")
+    start = options.get("start", 0)
+    if isinstance(start, bool) or not isinstance(start, Integral) or start < 0:
+        raise ValueError(f"start must be a whole number ≥ 0 (a time-series step), got {start!r}")
+    limit = options.get("time_limit")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, Real) or math.isnan(limit) or limit <= 0
+    ):
+        raise ValueError(f"time_limit must be a number of seconds > 0 (or None), got {limit!r}")
 
 
 def solve_dispatch(

@@ -27,7 +27,7 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
 def sweep_command(
     cases: Annotated[list[str], typer.Argument(help="Library case names (or .m files).")],
     out: str = typer.Option(..., "--out", "-o", help="Output directory (resumed if it exists)."),
-    scenarios: int = typer.Option(100, "--scenarios", "-n", help="Scenarios per case."),
+    scenarios: int = typer.Option(100, "--scenarios", "-n", min=1, help="Scenarios per case."),
     method: Annotated[list[str] | None, typer.Option("--method", "-m", help="Problems.")] = None,
     seed: Annotated[list[int] | None, typer.Option("--seed", "-s", help="Seeds.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE.")] = None,
@@ -44,29 +44,37 @@ def sweep_command(
 ) -> None:
     """Run (or resume) a sweep of CASES × scenarios × methods × seeds; print a summary.
 
-    Exits 1 if a task of this run failed (error, timeout, memory, crashed), 2 on bad input.
+    Exits 1 if a task of this run failed (error, timeout, memory, crashed; the first errors
+    are printed), 2 on bad input (checked before any task starts).
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from dispatchlab.sweep import BACKENDS, make_grid, run_sweep
+    from dispatchlab.cli_common import bad_input
+    from dispatchlab.sweep import BACKENDS, SweepError, make_grid, run_sweep
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"choose one of {', '.join(BACKENDS)}", param_hint="--backend")
     method, seed = method or ["dcopf"], seed or [0]
     common = _parse_params(param)
-    tasks = make_grid(cases, scenarios, method, seed, common=common)
     config = {"scenarios": scenarios, "seeds": seed, "params": common}
-    report = run_sweep(
-        function, tasks, out, backend=backend, workers=workers, address=address,
-        timeout_s=timeout, memory_mb=memory_mb, retries=retries, retry_failed=retry_failed,
-        flush_every=flush_every, progress=progress, config=config,
-    )  # fmt: skip
+    try:  # unknown case or problem, bad function, unwritable --out, no Ray cluster: exit 2
+        tasks = make_grid(cases, scenarios, method, seed, common=common)
+        report = run_sweep(
+            function, tasks, out, backend=backend, workers=workers, address=address,
+            timeout_s=timeout, memory_mb=memory_mb, retries=retries, retry_failed=retry_failed,
+            flush_every=flush_every, progress=progress, config=config,
+        )  # fmt: skip
+    except (ValueError, TypeError, ImportError, AttributeError, SweepError) as exc:
+        raise bad_input(exc) from exc
     table = Table(title="sweep summary", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in report.rows():
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     Console().print(table)
+    for error in report.first_errors:  # one line each, whole (a table cell would wrap them)
+        typer.secho(f"failed: {error}", fg=typer.colors.RED, err=True)
     if not report.ok:
         raise typer.Exit(1)

@@ -10,17 +10,25 @@ start a fresh one) without touching the others:
   again, up to ``retries`` more times, then recorded as ``crashed``.
 
 Workers are forked from a ``forkserver`` that has imported the task function's module once, so
-starting (or restarting) one costs milliseconds, not an import of the whole package.
+starting (or restarting) one costs milliseconds, not an import of the whole package. A worker
+needs only that module, never the caller's ``__main__``: multiprocessing would otherwise re-run
+the calling script in each worker (every task "crashed" in a script without an
+``if __name__ == "__main__":`` guard, or run from stdin), so ``__main__`` is hidden while a
+worker starts, unless the task function itself lives there.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import time
+import types
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from dispatchlab.sweep.task import Task, resolve_function
@@ -70,10 +78,44 @@ def _context(function: str, start_method: str | None) -> Any:
     method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
     ctx = mp.get_context(method)
     if method == "forkserver":
-        module = function.partition(":")[0] if ":" in function else function.rpartition(".")[0]
+        module = _module_of(function)
         extra = list(getattr(resolve_function(function), "preload", ()))
         ctx.set_forkserver_preload(["dispatchlab.sweep.worker", module, *extra])
     return ctx
+
+
+def _module_of(function: str) -> str:
+    return function.partition(":")[0] if ":" in function else function.rpartition(".")[0]
+
+
+def _check_main(function: str) -> bool:
+    """True when workers need ``__main__`` (the task function is defined there); refuse the
+    cases where they cannot import it: stdin, ``python -c``, a notebook."""
+    if _module_of(function) != "__main__":
+        return False
+    main = getattr(sys.modules["__main__"], "__file__", None)
+    if main is None or not Path(main).is_file():
+        raise ValueError(
+            f"task function {function!r} is defined in __main__ of an interactive session "
+            "(stdin, -c or a notebook), which worker processes cannot import: move it to a "
+            ".py module on sys.path and name it 'module:function'"
+        )
+    return True
+
+
+@contextmanager
+def main_hidden(hide: bool = True) -> Iterator[None]:
+    """Start processes (``spawn``/``forkserver``) without handing them the caller's ``__main__``
+    to re-run: for workers whose code lives in the package (see module doc)."""
+    if not hide:
+        yield
+        return
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 class LocalBackend:
@@ -98,14 +140,17 @@ class LocalBackend:
         self.memory_mb = memory_mb
         self.retries = max(0, int(retries))
         self.depth = 1 + max(0, int(prefetch))  # tasks in a worker's pipe: no idle round trip
+        needs_main = _check_main(function)
         self._ctx = _context(function, start_method)
+        self._hide_main = not needs_main and self._ctx.get_start_method() != "fork"
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=_worker_main, args=(child, self.function, self.memory_mb), daemon=True
         )
-        process.start()
+        with main_hidden(self._hide_main):
+            process.start()
         child.close()
         return _Slot(process, parent)
 
@@ -165,6 +210,12 @@ class LocalBackend:
                 pending.appendleft((task, attempt + 1))
             else:
                 error = f"worker died (exit code {code}) on each of {attempt} attempt(s)"
+                if code == 1:  # Python failed before the task: an import, a script re-run
+                    error += (
+                        "; exit code 1 means the worker could not start the task: check that "
+                        f"{self.function!r} imports in a fresh Python, and that a script defining "
+                        "it runs its sweep under `if __name__ == '__main__':`"
+                    )
                 yield make_row(task, "crashed", elapsed_s=elapsed, attempts=attempt, error=error)
 
     def _receive(self, slot: _Slot) -> Iterator[dict]:

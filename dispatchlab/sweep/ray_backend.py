@@ -14,6 +14,7 @@ tasks as the cluster has CPUs are in flight, so a task's clock starts close to w
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -24,6 +25,22 @@ from dispatchlab.sweep.worker import execute_task, make_row
 
 def _ray_execute(function: str, task: Task, memory_mb: float | None) -> dict:
     return execute_task(function, task, memory_mb)
+
+
+_HINT = "start one (`ray start --head`) or leave --address out for a private local Ray"
+
+
+def _unreachable(address: str, timeout_s: float = 5.0) -> str | None:
+    """Why a ``HOST:PORT`` address takes no TCP connection (None: it does, or the address is
+    ``auto`` / ``ray://…``, which Ray resolves itself)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 class RayBackend:
@@ -47,6 +64,11 @@ class RayBackend:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.retries = max(0, int(retries))
+        reason = _unreachable(self.address) if self.address else None
+        if reason:  # now, before a progress bar; ray.init would retry for minutes
+            from dispatchlab.sweep.runner import SweepError
+
+            raise SweepError(f"no Ray cluster at {self.address!r} ({reason}): {_HINT}")
 
     def _init(self, ray: Any) -> bool:
         """Connect (or start a local Ray); True if this backend must shut it down."""
@@ -55,7 +77,12 @@ class RayBackend:
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if self.address is None and self.workers:
             options["num_cpus"] = int(self.workers)
-        ray.init(address=self.address, **options)
+        try:
+            ray.init(address=self.address, **options)
+        except ConnectionError as exc:  # address="auto" with no cluster on this machine
+            from dispatchlab.sweep.runner import SweepError
+
+            raise SweepError(f"no Ray cluster at {self.address!r}: {_HINT}") from exc
         return True
 
     def run(self, tasks: Sequence[Task]) -> Iterator[dict]:

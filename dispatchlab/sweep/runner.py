@@ -18,6 +18,11 @@ from dispatchlab.sweep.task import Task, resolve_function
 from dispatchlab.sweep.worker import STATUSES
 
 BACKENDS = ("local", "ray")
+FIRST_ERRORS = 3  #: failed tasks whose error a report keeps (the CLI prints them)
+
+
+class SweepError(RuntimeError):
+    """A sweep could not start: its output directory is not writable, no Ray cluster …"""
 
 
 @dataclass
@@ -33,6 +38,7 @@ class SweepReport:
     counts: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     task_s: dict[str, float] = field(default_factory=dict)
+    first_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,10 +154,16 @@ def run_sweep(
     ``flush_seconds`` seconds (and on exit, Ctrl-C included); a later call with the same tasks
     skips those already stored (``retry_failed``: all but the ``ok`` ones). ``timeout_s``,
     ``memory_mb`` and ``retries`` bound each task (see the backends). ``config`` is recorded in
-    the manifest beside the package version, git revision, case hashes and seeds.
+    the manifest beside the package version, git revision, case hashes and seeds. Input is
+    checked before anything starts (:func:`check_tasks`: ``ValueError``); an unwritable
+    ``out_dir`` or a Ray address with no cluster raise :class:`SweepError`.
     """
-    resolve_function(function)  # fail fast, in the parent, on a bad name
-    store = ResultStore(out_dir)
+    check_tasks(function, tasks)  # fail fast, in the parent, on a bad name
+    runner = make_backend(
+        backend, function, workers=workers, address=address,
+        timeout_s=timeout_s, memory_mb=memory_mb, retries=retries,
+    )  # fmt: skip
+    store = _open_store(out_dir)
     meta = {"backend": backend, "workers": workers, "address": address}
     meta |= {"timeout_s": timeout_s, "memory_mb": memory_mb, "retries": retries}
     store.start_run(_task_config(function, tasks, config), {**_provenance(tasks), **meta})
@@ -160,15 +172,33 @@ def run_sweep(
     report = SweepReport(str(store.path), backend, workers, len(tasks), len(tasks) - len(todo))
     start = time.perf_counter()
     if todo:
-        runner = make_backend(
-            backend, function, workers=workers, address=address,
-            timeout_s=timeout_s, memory_mb=memory_mb, retries=retries,
-        )  # fmt: skip
         report.workers = getattr(runner, "workers", workers)
         _drain(runner.run(todo), store, report, flush_every, flush_seconds, progress)
     report.wall_s = time.perf_counter() - start
     store.finish_run(report.as_dict())
     return report
+
+
+def check_tasks(function: str, tasks: Sequence[Task]) -> None:
+    """Refuse, before anything starts, a task function that does not import, an empty grid,
+    and what the function's own ``check(tasks)`` refuses (unknown cases or problems for the
+    built-in solve tasks), with the names."""
+    fn = resolve_function(function)
+    if not len(tasks):
+        raise ValueError("no tasks: the grid is empty (no case, scenario, method or seed)")
+    check = getattr(fn, "check", None)
+    if check is not None:
+        check(tasks)
+
+
+def _open_store(out_dir: str | os.PathLike) -> ResultStore:
+    try:
+        return ResultStore(out_dir)
+    except OSError as exc:
+        raise SweepError(
+            f"cannot write the sweep output to {out_dir}: {exc.strerror or exc}; choose a "
+            "directory you can write (--out)"
+        ) from exc
 
 
 def _drain(
@@ -190,6 +220,8 @@ def _drain(
         for row in rows:
             buffer.append(row)
             counts[row["task_status"]] += 1
+            if row["task_status"] != "ok" and len(report.first_errors) < FIRST_ERRORS:
+                report.first_errors.append(_describe(row))
             elapsed.append(row["elapsed_s"])
             bar.update(1)
             if counts.total() - counts["ok"] and bar.n % 50 == 0:
@@ -206,3 +238,10 @@ def _drain(
             e = np.asarray(elapsed)
             report.task_s = {"mean": e.mean(), "p50": np.median(e), "p95": np.quantile(e, 0.95)}
             report.task_s = {k: float(v) for k, v in report.task_s.items()}
+
+
+def _describe(row: Mapping[str, Any]) -> str:
+    """``case/scenario/method seed: status: error`` on one line (the error's last line)."""
+    lines = str(row.get("error") or "").strip().splitlines()
+    what = f"{row.get('case')}/{row.get('scenario')}/{row.get('method')} seed {row.get('seed')}"
+    return f"{what}: {row['task_status']}: {lines[-1] if lines else 'no message'}"[:300]

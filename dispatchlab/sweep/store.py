@@ -2,9 +2,14 @@
 
 Layout of an output directory::
 
-    manifest.json                     config, package version, git revision, case hashes, seeds
+    _manifest.json                    config, package version, git revision, case hashes, seeds
     part-000000-<run>.parquet         one partition per chunk of finished tasks
     part-000001-<run>.parquet         …
+
+The manifest's leading ``_`` (like the ``.`` of temporary files) makes Parquet readers skip
+it, so ``pd.read_parquet(out_dir)`` reads the partitions as one dataset (``read_results`` also
+keeps only each task's latest row). A directory written before the rename has
+``manifest.json``: it is read, and renamed on the next run.
 
 A partition is written to a temporary name and renamed, so it is either whole or absent: a
 sweep killed at any moment loses at most the rows not yet flushed, and never leaves half a
@@ -13,6 +18,7 @@ partition. The finished task ids are whatever the partitions hold.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -26,7 +32,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-MANIFEST = "manifest.json"
+MANIFEST = "_manifest.json"
+_OLD_MANIFEST = "manifest.json"  # before 0.1.1: made pd.read_parquet(out_dir) fail
 PATTERN = "part-*.parquet"
 
 
@@ -54,6 +61,8 @@ class ResultStore:
     def __init__(self, out_dir: str | os.PathLike):
         self.path = Path(out_dir)
         self.path.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied", str(self.path))
         self.run_id = uuid.uuid4().hex[:8]
         self._seq = len(self.partitions())
 
@@ -77,18 +86,45 @@ class ResultStore:
             return None
         columns = list(dict.fromkeys(key for row in rows for key in row))  # first-seen order
         table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+        table = _conform(table, pa.schema([f for f in RUNNER_SCHEMA if f.name in columns]))
+        table = self._unify(table)
         name = f"part-{self._seq:06d}-{self.run_id}.parquet"
-        tmp = self.path / f".{name}.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.path / name)
+        _write_atomic(table, self.path / name)
         self._seq += 1
         return self.path / name
+
+    def _unify(self, table: pa.Table) -> pa.Table:
+        """``table`` with every column any partition has, and the partitions with its columns.
+
+        A Parquet reader of the whole directory (``pd.read_parquet(out_dir)``) takes the schema
+        of one partition, so each must hold every column with one type: a column first seen
+        now (a task's outputs after a partition of only failed tasks) is added, as nulls, to
+        the partitions written before. Types that cannot be unified (a task returning a
+        number here and a string there) are left as they are: ``read_results`` still reads
+        them, partition by partition.
+        """
+        parts = self.partitions()
+        if not parts:
+            return table
+        before = pq.read_schema(parts[-1]).remove_metadata()
+        try:
+            schema = pa.unify_schemas([before, table.schema], promote_options="permissive")
+            table = _conform(table, schema)
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return table
+        if not schema.equals(before):
+            for part in parts:
+                _write_atomic(_conform(pq.read_table(part), schema), part)
+        return table
 
     # ----------------------------------------------------------------------------- manifest
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest, or None before the first run."""
-        file = self.path / MANIFEST
-        return json.loads(file.read_text()) if file.exists() else None
+        for name in (MANIFEST, _OLD_MANIFEST):
+            file = self.path / name
+            if file.exists():
+                return json.loads(file.read_text())
+        return None
 
     def start_run(self, config: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         """Create the manifest, or add this run to it (the config must match the first one's
@@ -119,6 +155,7 @@ class ResultStore:
         tmp = self.path / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, default=str))
         os.replace(tmp, self.path / MANIFEST)
+        (self.path / _OLD_MANIFEST).unlink(missing_ok=True)
 
 
 def read_results(
@@ -136,6 +173,38 @@ def read_results(
     if statuses is not None:
         df = df[df["task_status"].isin(list(statuses))]
     return df.sort_values("task_id", kind="stable").reset_index(drop=True)
+
+
+#: the runner's columns, typed (a partition where every task succeeded has only nulls in
+#: ``error``: without a type there, a reader of the directory refused the next partition)
+RUNNER_SCHEMA = pa.schema(
+    [("task_id", pa.string()), ("case", pa.string()), ("scenario", pa.string()),
+     ("method", pa.string()), ("seed", pa.int64()), ("params", pa.string()),
+     ("task_status", pa.string()), ("error", pa.string()), ("traceback", pa.string()),
+     ("elapsed_s", pa.float64()), ("attempts", pa.int64())]
+)  # fmt: skip
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the fields of ``schema`` (cast; absent ones as nulls) first, then the
+    columns ``schema`` does not name."""
+    names = set(schema.names)
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names
+        else pa.nulls(len(table), f.type)
+        for f in schema
+    ]  # fmt: skip
+    extra = [f for f in table.schema if f.name not in names]
+    return pa.Table.from_arrays(
+        columns + [table.column(f.name) for f in extra], schema=pa.schema([*schema, *extra])
+    )
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    """Write to a hidden temporary name, then rename: a partition is whole or absent."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
 
 
 def _now() -> str:

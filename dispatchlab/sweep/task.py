@@ -80,6 +80,10 @@ def make_grid(
     named = _named_scenarios(scenarios)
     extra = dict(common or {})
     seeds = list(seeds)
+    for what, values in (("case", cases), ("scenario", named), ("method", methods),
+                         ("seed", seeds)):  # fmt: skip
+        if not len(values):
+            raise ValueError(f"make_grid: no {what} given; the grid would be empty")
     return [
         Task(case, sid, method, seed, tuple({**extra, **params}.items()))
         for case in cases
@@ -93,6 +97,8 @@ def _named_scenarios(
     scenarios: int | Mapping[str, Mapping[str, Scalar]] | Sequence[Mapping[str, Scalar]],
 ) -> dict[str, dict[str, Scalar]]:
     if isinstance(scenarios, int):
+        if isinstance(scenarios, bool) or scenarios < 1:
+            raise ValueError(f"the number of scenarios must be ≥ 1, got {scenarios!r}")
         width = max(5, len(str(scenarios - 1)))
         return {f"s{i:0{width}d}": {"index": i} for i in range(scenarios)}
     if isinstance(scenarios, Mapping):

@@ -12,6 +12,7 @@ import hashlib
 import os
 import signal
 import time
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,27 @@ def solve_scaled_load(task: Task) -> dict[str, Any]:
     return _summary(result, factor, float(p_mw.sum()))
 
 
+def check_cases_and_problems(tasks: Sequence[Task]) -> None:
+    """Refuse, before a sweep starts, a case ``load_case`` cannot load or a problem ``solve``
+    does not know (each task would otherwise fail with the same error), naming them."""
+    from dispatchlab.cases.library import load_case
+    from dispatchlab.solvers.api import problems
+
+    known = problems()
+    bad = [f"problem '{m}'" for m in sorted({t.method for t in tasks}) if m not in known]
+    for name in sorted({t.case for t in tasks}):
+        try:
+            load_case(name)
+        except (KeyError, OSError, ValueError) as exc:
+            bad.append(f"case '{name}' ({str(exc.args[0]) if exc.args else exc})")
+    if bad:
+        raise ValueError(f"unknown {'; '.join(bad)}; problems: {', '.join(known)}")
+
+
 #: modules a forkserver imports before forking workers (see ``dispatchlab.sweep.local``)
 solve_scaled_load.preload = ("dispatchlab.sweep.warm",)  # type: ignore[attr-defined]
+#: run by ``run_sweep`` in the parent before any worker starts
+solve_scaled_load.check = check_cases_and_problems  # type: ignore[attr-defined]
 
 
 def _summary(result: Any, factor: float, load_mw: float) -> dict[str, Any]:

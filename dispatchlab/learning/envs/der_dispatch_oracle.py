@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dispatchlab.learning.envs.der_dispatch_prices import _linearize
+from dispatchlab.solvers.backends.highs import quiet_highs
 
 MAX_ROUNDS = 6  #: linearize → solve → AC check rounds
 TOL = 0.0  #: AC violation accepted as zero: none (the env reports any excess)
@@ -258,8 +259,7 @@ def _solve(core, s, p_ref, margins, time_limit, *, binary: np.ndarray) -> tuple[
 def _highs(c, integrality, vlo, vhi, rows: tuple, time_limit: float) -> tuple[np.ndarray, dict]:
     """Solve with highspy directly (scipy's milp wrapper costs more than HiGHS here)."""
     a, r_lo, r_hi = rows
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("time_limit", float(time_limit))
     big = h.getInfinity()
     lp = highspy.HighsLp()

@@ -144,8 +144,8 @@ class _Base:
         from dispatchlab.learning.envs.voltage_oracle import StepOPF
 
         c = self.core
-        if c.done or not self.agents:
-            raise RuntimeError("the episode is over: call reset() before oracle()")
+        if not self.agents or c.done:  # before the first reset the core has no step yet
+            raise RuntimeError("call reset() first (the episode is over or never started)")
         if self._oracle is None:
             self._oracle = StepOPF(c)
         sol = self._oracle.solve(scen)

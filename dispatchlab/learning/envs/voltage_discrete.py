@@ -159,8 +159,8 @@ class _Base:
     def _oracle_for(self, scen: int) -> Oracle:
         """Exhaustive search over every joint position, one batched power flow (exact)."""
         c = self.core
-        if c.done or not self.agents:
-            raise RuntimeError("the episode is over: call reset() before oracle()")
+        if not self.agents or c.done:  # before the first reset the core has no step yet
+            raise RuntimeError("call reset() first (the episode is over or never started)")
         grid = np.array(list(itertools.product(*(range(int(k)) for k in c.n_options))), np.int64)
         loads = c._loads(c.t)[0][scen : scen + 1]
         out = c.evaluate(grid, (loads,))

@@ -203,8 +203,12 @@ def build_dataset(
     if workers <= 1:
         parts = [_collect(t) for t in tasks]
     else:  # spawn: torch in the parent is not fork-safe
+        from dispatchlab.sweep.local import main_hidden
+
         with ProcessPoolExecutor(workers, mp.get_context("spawn")) as pool:
-            parts = list(pool.map(_collect, tasks))
+            with main_hidden():  # workers start from the package, not a re-run of the script
+                futures = [pool.submit(_collect, t) for t in tasks]
+            parts = [f.result() for f in futures]
     x, y, episode = (np.concatenate([p[i] for p in parts]) for i in range(3))
     from dispatchlab.learning.envs.der_dispatch_config import DERDispatchConfig
     from dispatchlab.learning.envs.der_dispatch_grid import FeederGrid

@@ -14,6 +14,7 @@ import highspy
 import numpy as np
 
 from dispatchlab.learning.reduce.base import ReductionReport
+from dispatchlab.solvers.backends.highs import quiet_highs
 from dispatchlab.solvers.status import Solution, Status
 
 METHOD = "variable_pruning"
@@ -280,7 +281,6 @@ def repair_solve(
 
 def reduced_highs(config: PruningConfig) -> highspy.Highs:
     """A quiet HiGHS instance for the reduced LPs (simplex; presolve per config)."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("presolve", config.reduced_presolve)
     return h

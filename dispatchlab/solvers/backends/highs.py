@@ -7,6 +7,9 @@ horizon, environments, scenario sweeps, lazy constraint generation).
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -39,6 +42,47 @@ _AMBIGUOUS = (
 QP_ITERATION_LIMIT = 10_000  #: HiGHS QP iterations before the Clarabel fallback (at least)
 
 
+_banner_done = False
+
+
+def quiet_highs() -> highspy.Highs:
+    """A ``highspy.Highs`` with its output off, without the copyright banner.
+
+    HiGHS writes its banner to the C-level stdout in the first constructor of a process, before
+    any option can be set (``output_flag`` only silences what follows), so the first instance is
+    built with file descriptor 1 pointed at /dev/null; later ones print nothing on their own.
+    Every Highs of the package (and, after it, pyomo's ``appsi_highs``) is then silent.
+    """
+    global _banner_done
+    if _banner_done:
+        h = highspy.Highs()
+    else:
+        h = _without_stdout(highspy.Highs)
+        _banner_done = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _without_stdout(make):
+    """``make()`` with fd 1 on /dev/null (C's buffers flushed before fd 1 comes back)."""
+    try:
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):  # no usable fd 1 (embedded, closed)
+        return make()
+    try:
+        os.dup2(null, 1)
+        return make()
+    finally:
+        try:
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError, TypeError):  # no libc (Windows): nothing buffered
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
 def _inf(a: np.ndarray, big: float) -> np.ndarray:
     return np.clip(a, -big, big)
 
@@ -51,8 +95,7 @@ class HighsModel:
     ):
         self.model = model
         self.time_limit = time_limit
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = quiet_highs()
         if time_limit is not None:
             self.h.setOptionValue("time_limit", float(time_limit))
         for key, value in (options or {}).items():

@@ -1,0 +1,40 @@
+"""What every ``dispatchlab`` subcommand shares: one-line errors for bad input (exit 2) and
+help pages without type tags on flags."""
+
+from __future__ import annotations
+
+import typer
+
+#: errors a library call raises for input it refuses (a CheckpointError, a CaseValidationError,
+#: a MatpowerParseError … are subclasses of these; UnknownCaseError, a KeyError, is caught
+#: where a case is loaded)
+BAD_INPUT = (ValueError, TypeError, FileNotFoundError, NotImplementedError)
+
+
+def bad_input(error: Exception | str) -> typer.Exit:
+    """Print ``error: <message>`` as one line on stderr; raise the returned ``Exit(2)``.
+
+    The docs promise exit 2 and one line, no traceback, for bad input (docs/cli.md).
+    """
+    message = " ".join(
+        str(error.args[0] if isinstance(error, KeyError) and error.args else error).split()
+    )
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+def hide_flag_types() -> None:
+    """Typer ≥ 0.2x prints a ``<bool>`` type tag beside every flag (``--json <bool>``,
+    ``--help <bool>``) although a flag takes no value; show the tag for valued options only."""
+    from typer import core
+
+    option = getattr(core, "TyperOption", None)
+    original = getattr(option, "display_type_rich", None)
+    if original is None or getattr(original, "_hides_flags", False):
+        return  # an older typer: it never printed the tag
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    display_type_rich._hides_flags = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich

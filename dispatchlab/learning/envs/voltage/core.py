@@ -183,9 +183,9 @@ class VoltageCore:
         )
         return res, costs
 
-    def step(self, p_req: np.ndarray, q_req: np.ndarray) -> StepOut:
-        if self.done:
-            raise RuntimeError("the episode is over: call reset() before step()")
+    def check(self, p_req: np.ndarray, q_req: np.ndarray):
+        """(applied P, Q, power flow, costs, violations) of requested set-points at the current
+        step, the state unchanged: what :meth:`step` reports (the safety layer verifies by it)."""
         p, q, viol = self.project(p_req, q_req)
         res, costs = self.evaluate(p, q)
         w = self.config.weights
@@ -195,6 +195,13 @@ class VoltageCore:
             ).sum(axis=1),
             **viol,
         }
+        return p, q, res, costs, viol
+
+    def step(self, p_req: np.ndarray, q_req: np.ndarray) -> StepOut:
+        if self.done:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        p, q, res, costs, viol = self.check(p_req, q_req)
+        w = self.config.weights
         metrics = voltage_metrics(res.vm, res.loss_pu * self.case.base_mva, w)
         metrics["cost"] = costs.total
         projected = (p != p_req) | (q != q_req)

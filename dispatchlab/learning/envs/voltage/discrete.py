@@ -162,8 +162,7 @@ class _Base:
         if c.done or not self.agents:
             raise RuntimeError("the episode is over: call reset() before oracle()")
         grid = np.array(list(itertools.product(*(range(int(k)) for k in c.n_options))), np.int64)
-        loads = c._loads(c.t)[0][scen : scen + 1]
-        out = c.evaluate(grid, (loads,))
+        out = c.evaluate_now(grid, scen)
         best = int(np.argmin(out["cost"]))  # first of equals: lowest positions in product order
         pos = grid[best]
         action = {a: int(pos[k]) for k, a in enumerate(self.possible_agents)}

@@ -194,6 +194,12 @@ class DiscreteVoltageCore:
             "voltage_band_pu": viol,
         }
 
+    def evaluate_now(self, pos: np.ndarray, scen: int = 0) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` of candidate positions ``pos`` (rows = candidates) in scenario
+        ``scen`` at the current step: one batched power flow, the state unchanged (the oracle
+        and the safety layer use it)."""
+        return self.evaluate(np.atleast_2d(pos), (self._loads(self.t)[0][scen : scen + 1],))
+
     def step(self, pos: np.ndarray) -> dict[str, np.ndarray]:
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")

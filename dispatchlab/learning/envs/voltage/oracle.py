@@ -21,6 +21,10 @@ optimum e = ΔU and the NLP objective *is* the per-step cost the environment cha
 is tightened by ``margin_pu`` so that the power flow of the played action stays inside it.
 Ipopt returns a local optimum of a non-convex problem; on a radial feeder it has matched every
 random action we compared it with (tests/learning/test_env_voltage.py).
+
+``StepOPF(core, objective="distance")`` keeps every constraint, fixes the slacks e at 0 (the
+band is hard) and minimizes Σ_k (P_k − P̂_k)² + (Q_k − Q̂_k)² instead: the projection of a
+proposal (P̂, Q̂) onto the step's feasible set, the repair of the voltage-control safety layer.
 """
 
 from __future__ import annotations
@@ -34,8 +38,14 @@ from dispatchlab.solvers.ac.opf_model import branch_flows
 class StepOPF:
     """The NLP of one step, built once per environment; :meth:`solve` per state."""
 
-    def __init__(self, core, *, margin_pu: float = 1e-6, tol: float = 1e-9):
+    def __init__(
+        self, core, *, margin_pu: float = 1e-6, tol: float = 1e-9, objective: str = "cost"
+    ):
         import casadi as ca
+
+        if objective not in ("cost", "distance"):
+            raise ValueError(f"objective must be 'cost' or 'distance', got {objective!r}")
+        self.objective = objective
 
         net, w = core.flow.net, core.config.weights
         self.core, self.margin = core, margin_pu
@@ -46,7 +56,7 @@ class StepOPF:
         p, q = x[2 * n : 2 * n + a], x[2 * n + a : 2 * n + 2 * a]
         pg, qg = x[2 * n + 2 * a], x[2 * n + 2 * a + 1]
         e_lo, e_hi = x[2 * n + 2 * a + 2 : 3 * n + 2 * a + 2], x[3 * n + 2 * a + 2 :]
-        par = ca.SX.sym("par", n + 1)  # running mean of |V|, then w_t
+        par = ca.SX.sym("par", n + 1 + 2 * a)  # running mean of |V|, w_t, then P̂, Q̂
         pf, qf, pt, qt = branch_flows(net, va, vm)
         cf, ct = _dm(net.cf.T), _dm(net.ct.T)
         c_der = _dm(core.m_der.sparse_t)  # MW -> p.u.
@@ -69,6 +79,8 @@ class StepOPF:
             + par[n] * ca.sumsqr(vm - par[:n])
             - w.c_vol_rew * ca.sum1(1 - x_rew**2)
         )
+        if objective == "distance":
+            cost = ca.sumsqr(p - par[n + 1 : n + 1 + a]) + ca.sumsqr(q - par[n + 1 + a :])
         opts = {"print_time": False, "ipopt.sb": "yes", "ipopt.print_level": 0}
         # no bound relaxation: the slacks e must stay ≥ 0 for the objective to be the true cost
         opts.update({"ipopt.tol": tol, "ipopt.max_iter": 500, "ipopt.bound_relax_factor": 0.0})
@@ -78,14 +90,20 @@ class StepOPF:
         self.s2 = core.s_max[s_rows] ** 2
         self.net, self.weights = net, w
 
-    def solve(self, scen: int = 0) -> dict:
-        """Optimal (P, Q) of every agent at the core's current step for scenario ``scen``."""
+    def solve(self, scen: int = 0, proposal: tuple | None = None) -> dict:
+        """Optimal (P, Q) of every agent at the core's current step for scenario ``scen``;
+        with ``objective="distance"``, the feasible (P, Q) nearest ``proposal`` = (P̂, Q̂)."""
         core, n, a, w = self.core, self.n, self.a, self.weights
         t = core.t
+        if (proposal is None) != (self.objective == "cost"):
+            raise ValueError("a proposal (P̂, Q̂) is needed by, and only by, objective='distance'")
+        target = np.zeros(2 * a) if proposal is None else np.r_[proposal[0], proposal[1]]
         bounds = {k: v[scen] for k, v in core.bounds().items()}
         load = core.m_load.right(core.load_p[scen, t] + 1j * core.load_q[scen, t])
         rhs = -load + core.flow.fixed_pu
         lbx, ubx = self._bounds(bounds)
+        if self.objective == "distance":
+            ubx[2 * n + 2 * a + 2 :] = 0.0  # no band excursion: the projection must be feasible
         lo_u, hi_u = np.full(n, w.v_min_pu + self.margin), np.full(n, w.v_max_pu - self.margin)
         lbg = np.r_[rhs.real, rhs.imag, lo_u, np.full(len(self.s2), -np.inf)]
         ubg = np.r_[rhs.real, rhs.imag, hi_u, self.s2]
@@ -102,7 +120,7 @@ class StepOPF:
             ubx=ubx,
             lbg=lbg,
             ubg=ubg,
-            p=np.r_[core.vm_mean[scen], w_t],
+            p=np.r_[core.vm_mean[scen], w_t, target],
         )
         stats = self.solver.stats()
         x = np.asarray(sol["x"]).ravel()

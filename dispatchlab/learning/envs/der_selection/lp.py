@@ -140,6 +140,12 @@ def _build(model: DLMPModel, sel: np.ndarray, lin: dict) -> LinearModel:
     return m
 
 
+def selection_lp(model: DLMPModel, sel: np.ndarray, lin: dict) -> LinearModel:
+    """The reduced LP over DER positions ``sel`` at linearization ``lin``, unsolved (the
+    der-selection safety layer certifies selections on it with all DERs as columns)."""
+    return _build(model, np.asarray(sel, dtype=int), lin)
+
+
 def solve_selection(
     model: DLMPModel, sel: np.ndarray, iterations: int = 2, lin0: dict | None = None
 ) -> LPOutcome:

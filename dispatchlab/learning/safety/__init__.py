@@ -18,6 +18,10 @@ _MOD = "dispatchlab.learning.safety"
 #: environment name -> "module:class" of its safety layer
 SAFETY_LAYERS: dict[str, str] = {
     "der-dispatch": f"{_MOD}.der_dispatch:DERDispatchSafetyLayer",
+    "voltage-control": f"{_MOD}.voltage:VoltageSafetyLayer",
+    "voltage-control-discrete": f"{_MOD}.voltage_discrete:DiscreteVoltageSafetyLayer",
+    "transmission-dispatch": f"{_MOD}.transmission:TransmissionSafetyLayer",
+    "der-selection": f"{_MOD}.der_selection:DERSelectionSafetyLayer",
 }
 
 

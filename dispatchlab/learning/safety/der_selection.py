@@ -75,8 +75,8 @@ class DERSelectionSafetyLayer(SafetyLayer):
         env,
         *,
         max_evals: int = 200,
-        candidates: int = 8,
-        max_rounds: int = 10,
+        candidates: int = 128,
+        max_rounds: int = 5,
         time_limit: float = 10.0,
     ):
         super().__init__(env, time_limit=time_limit)

@@ -39,12 +39,9 @@ def test_feasible_selection_passes_unchanged(env) -> None:
     assert outcome == "ok" and out is proposal and layer.stats.passed == 1
 
 
-def test_one_pick_repair_is_among_the_brute_force_one_pick_fixes(env) -> None:
-    proposal = _scenario(env, 2)
-    layer = DERSelectionSafetyLayer(env)
-    viol = layer.verify(proposal)
-    assert viol["infeasible_selection"] == 1.0 and viol["line_flow_mw"] == pytest.approx(0.045)
-    fixes = []  # brute force: every selection one pick away that the env scores feasible
+def _one_pick_fixes(layer, env, proposal: dict) -> list[tuple[str, int, int]]:
+    """Brute force: every selection one pick away that the env scores feasible."""
+    fixes = []
     for a in env.agents:
         for slot in range(env.config.k):
             for i in range(len(env.zone_ders[a])):
@@ -52,6 +49,15 @@ def test_one_pick_repair_is_among_the_brute_force_one_pick_fixes(env) -> None:
                 new[a][slot] = i
                 if i != proposal[a][slot] and total(layer.verify(new)) <= TOL:
                     fixes.append((a, slot, i))
+    return fixes
+
+
+def test_one_pick_repair_is_among_the_brute_force_one_pick_fixes(env) -> None:
+    proposal = _scenario(env, 2)
+    layer = DERSelectionSafetyLayer(env)
+    viol = layer.verify(proposal)
+    assert viol["infeasible_selection"] == 1.0 and viol["line_flow_mw"] == pytest.approx(0.045)
+    fixes = _one_pick_fixes(layer, env, proposal)
     assert fixes
     out, outcome = layer.filter(proposal)
     assert outcome == "repair" and _changed(out, proposal) == 1
@@ -60,20 +66,23 @@ def test_one_pick_repair_is_among_the_brute_force_one_pick_fixes(env) -> None:
     )
     assert (a, slot, int(out[a][slot])) in fixes
     # the certificate's argument: every one-pick fix adds a DER of negative reduced cost
-    sel, _ = env.selection(proposal)
-    _, cols, sol, _, _ = layer.certificate_lp(sel)
+    lp, cols, h = layer.phase_one_lp()
+    sol, _ = layer.certify(proposal, lp, cols, h)
     reduced = sol.col_dual[cols]
     assert sol.objective > 0.0
     assert all(reduced[env._zone_pos[a][i]] < 0.0 for a, _, i in fixes)
 
 
-def test_descent_repairs_when_the_one_pick_search_is_off(env) -> None:
+def test_two_pick_repair_when_no_one_pick_fix_exists(env) -> None:
     proposal = _scenario(env, 5)
-    layer = DERSelectionSafetyLayer(env, max_evals=0)  # straight to the reduced-cost descent
+    proposal["mg_3"] = np.array([14, 14, 14])  # one DER three times in two zones
+    proposal["mg_4"] = np.array([41, 41, 23])
+    layer = DERSelectionSafetyLayer(env)
     assert total(layer.verify(proposal)) > 1.0
+    assert _one_pick_fixes(layer, env, proposal) == []
     out, outcome = layer.filter(proposal)
     assert outcome == "repair" and total(layer.verify(out)) <= TOL
-    assert _changed(out, proposal) == 1
+    assert _changed(out, proposal) == 2  # the least possible, since no one-pick change is
 
 
 def test_failed_repair_falls_back_to_the_oracle(env, monkeypatch) -> None:
@@ -91,7 +100,7 @@ def test_no_feasible_selection_is_a_counted_fallback_failure(env) -> None:
     """Scenario 0 overloads a line by more than any k-per-zone selection relieves: no one-pick
     fix, no descent move, and the oracle's selection violates too — delivered and counted."""
     proposal = _scenario(env, 0)
-    layer = DERSelectionSafetyLayer(env, max_evals=40)
+    layer = DERSelectionSafetyLayer(env)
     out, outcome = layer.filter(proposal)
     assert outcome == "fallback-failed"
     assert layer.verify(out)["line_flow_mw"] > 0.1

@@ -9,19 +9,21 @@ For every decision (k DER picks per microgrid zone),
    certificate` on the phase-1 (elastic) LP over *all* DERs: every row of the env's LP gets
    slacks priced at 1, the DER and substation costs at 0, and the DERs left out of the
    selection are fixed at 0 (:func:`solve_fixed`). Its optimum is the selection's
-   infeasibility; a left-out DER with a negative reduced cost is one whose addition lowers it,
-   and only such a DER can make a one-pick change feasible (one with a reduced cost ≥ 0 leaves
-   the phase-1 optimum where it is, and dropping a pick cannot lower it). So the layer first
-   tries every one-pick change that adds such a DER (most negative first; a repeated pick's
-   slot before a distinct pick's), checked by the env's own scoring — the smallest possible
-   change whenever one exists (``max_evals`` bounds the search). Failing that, it descends:
-   each move is the one-pick change (among the ``candidates`` most negative reduced costs ×
-   the zone's slots) that lowers the phase-1 infeasibility most, up to ``max_rounds`` moves.
-   ``None`` when no move helps. (``repair_solve``'s "add DERs back" is not used as is: it
-   returns more than k DERs per zone, which the action cannot express; a swap that keeps k is
-   the action-space form of adding a DER back.) When no selection of k DERs per zone is
-   feasible — e.g. a head line overloaded by more than the picked DERs can relieve — the
-   fallback below fails too and is counted;
+   infeasibility at the env's first linearization (0 is necessary for the env to accept it);
+   a left-out DER with a negative reduced cost is one whose addition lowers it, and only such
+   a DER can make a one-pick change feasible (one with a reduced cost ≥ 0 leaves the phase-1
+   optimum where it is, and dropping a pick cannot lower it). Each round scores every
+   one-pick change that adds such a DER (most negative first; a repeated pick's slot before a
+   distinct pick's) by its phase-1 optimum, and returns the first with optimum 0 that the
+   env's own scoring accepts: in round one the smallest possible change whenever one exists.
+   Otherwise the change with the least infeasibility is made and the next round starts from
+   it (up to ``max_rounds``; ``candidates`` can cap the DERs tried after round one, at the
+   price of repairs: on ieee123-seed003 a cap of 32 loses some); ``None`` when no change
+   lowers it. (``repair_solve``'s "add
+   DERs back" is not used as is: it returns more than k DERs per zone, which the action
+   cannot express; a swap that keeps k per zone is the action-space form of adding a DER
+   back.) When no selection of k DERs per zone is feasible — e.g. a head line overloaded by
+   more than the picked DERs can relieve — the fallback below fails too and is counted;
 3. **fall back** — the oracle's selection (the full LP's k most dispatched DERs per zone).
 """
 
@@ -74,99 +76,76 @@ class DERSelectionSafetyLayer(SafetyLayer):
         self,
         env,
         *,
-        max_evals: int = 200,
-        candidates: int = 128,
-        max_rounds: int = 5,
+        candidates: int | None = None,
+        max_rounds: int = 3,
         time_limit: float = 10.0,
     ):
         super().__init__(env, time_limit=time_limit)
-        self.max_evals = max_evals  #: one-pick changes scored before the greedy descent
-        self.candidates = candidates  #: DERs (most negative reduced cost) tried per descent move
-        self.config = PruningConfig(repair="worst", max_rounds=max_rounds)
-        self.evaluations = 0  #: selections scored by the last repair
+        #: DERs (most negative reduced cost first) tried per move after the first round (None:
+        #: all; the first round always tries all, to find a one-pick fix whenever one exists)
+        self.candidates = candidates
+        self.max_rounds = max_rounds  #: one-pick moves before giving up
+        self.config = PruningConfig()  # the certificate's tolerance and HiGHS settings
+        self.evaluations = 0  #: selections the env scored in the last repair
 
     def verify(self, actions: dict) -> dict[str, float]:
         """The environment's violations of ``actions`` for the current scenario."""
         return self.env.evaluate(actions)[1]["violations"]
 
-    def certificate_lp(self, sel: np.ndarray):
-        """(phase-1 LP arrays, its DER columns, the phase-1 solution with the DERs outside
-        ``sel`` fixed at 0, the left-out DER positions, the HiGHS instance)."""
+    def phase_one_lp(self) -> tuple[LPArrays, np.ndarray, object]:
+        """(phase-1 LP arrays over all DERs, their columns, a HiGHS instance) for the current
+        scenario at the env's first linearization."""
         env = self.env
-        n = len(env.der_ids)
-        lp = LPArrays(phase_one(selection_lp(env._model, np.arange(n), env._lin)))
-        cols = lp.model.var_blocks["der_p_mw"].positions
-        out = np.setdiff1d(np.arange(n), sel)
-        h = reduced_highs(self.config)
-        sol = solve_fixed(lp, cols[out], np.zeros(len(out), bool), h)
-        return lp, cols, sol, out, h
+        lp = LPArrays(phase_one(selection_lp(env._model, np.arange(len(env.der_ids)), env._lin)))
+        return lp, lp.model.var_blocks["der_p_mw"].positions, reduced_highs(self.config)
+
+    def certify(self, picks: dict, lp: LPArrays, cols: np.ndarray, h):
+        """(phase-1 solution with the DERs outside ``picks`` fixed at 0, those DERs)."""
+        sel, _ = self.env.selection(picks)
+        out = np.setdiff1d(np.arange(len(self.env.der_ids)), sel)
+        return solve_fixed(lp, cols[out], np.zeros(len(out), bool), h), out
 
     def repair(self, actions: dict, violations: dict[str, float]) -> dict | None:
         """A feasible selection near ``actions`` (module docstring), or ``None``."""
         picks = {a: np.asarray(actions[a], np.int64) for a in self.env.agents}
-        sel, _ = self.env.selection(picks)
-        lp, cols, sol, out, h = self.certificate_lp(sel)
-        if sol.status is not Status.OPTIMAL:
-            return None
+        lp, cols, h = self.phase_one_lp()
         self.evaluations = 0
-        reduced = sol.col_dual[cols]
-        found = self.one_pick(picks, out[np.argsort(reduced[out])], reduced)
-        if found is not None:
-            return found
-        return self.descend(picks, lp, cols, h)
-
-    def descend(self, picks: dict, lp: LPArrays, cols: np.ndarray, h) -> dict | None:
-        """Greedy one-pick moves, each the one (among the ``candidates`` most negative reduced
-        costs × the zone's slots) that lowers the phase-1 infeasibility most, until the env's
-        scoring accepts the selection or ``max_rounds`` moves are made."""
-        n = len(self.env.der_ids)
-        for _ in range(self.config.max_rounds):
-            sel, _ = self.env.selection(picks)
-            out = np.setdiff1d(np.arange(n), sel)
-            sol = solve_fixed(lp, cols[out], np.zeros(len(out), bool), h)
+        for rnd in range(self.max_rounds):
+            sol, out = self.certify(picks, lp, cols, h)
             if sol.status is not Status.OPTIMAL:
                 return None
-            if sol.objective <= TOL:
-                return picks  # the first linearization is feasible: filter verifies the rest
-            reduced = sol.col_dual[cols]
-            best, best_obj = None, sol.objective
-            for j in out[np.argsort(reduced[out])][: self.candidates]:
-                if reduced[j] >= -self.config.tol:
-                    break
-                agent, idx = self.zone_index(j)
-                for slot in range(len(picks[agent])):
-                    new = {a: p.copy() for a, p in picks.items()}
-                    new[agent][slot] = idx
-                    obj = self.infeasibility(new, lp, cols, h)
-                    if obj < best_obj - TOL:
-                        best, best_obj = new, obj
-            if best is None:
+            limit = None if rnd == 0 else self.candidates
+            moves = self.moves(picks, out, sol.col_dual[cols], limit)
+            scored = [(self.certify(m, lp, cols, h)[0], m) for m in moves]
+            scored = [(s.objective if s.status is Status.OPTIMAL else np.inf, m) for s, m in scored]
+            for obj, move in scored:  # phase-1 feasibility is necessary: the env checks the rest
+                if obj <= TOL:
+                    self.evaluations += 1
+                    if total(self.verify(move)) <= TOL:
+                        return move
+            if not scored:
                 return None
+            obj, best = min(scored, key=lambda x: x[0])
+            if obj >= sol.objective - TOL:
+                return None  # no move lowers the infeasibility
             picks = best
-        return picks if total(self.verify(picks)) <= TOL else None
+        return None
 
-    def infeasibility(self, picks: dict, lp: LPArrays, cols: np.ndarray, h) -> float:
-        """The phase-1 optimum (summed row violation, first linearization) of ``picks``."""
-        sel, _ = self.env.selection(picks)
-        out = np.setdiff1d(np.arange(len(self.env.der_ids)), sel)
-        sol = solve_fixed(lp, cols[out], np.zeros(len(out), bool), h)
-        return sol.objective if sol.status is Status.OPTIMAL else np.inf
-
-    def one_pick(self, picks: dict, order: np.ndarray, reduced: np.ndarray) -> dict | None:
-        """The first feasible selection one pick away that adds a DER of negative reduced cost
-        (in ``order``), or ``None``."""
-        flat = np.zeros(len(self.env.der_ids))
+    def moves(
+        self, picks: dict, out: np.ndarray, reduced: np.ndarray, limit: int | None = None
+    ) -> list[dict]:
+        """Every one-pick change that adds a left-out DER of negative reduced cost, most
+        negative first (at most ``limit`` DERs), a repeated pick's slot first."""
+        order = out[np.argsort(reduced[out], kind="stable")]
+        order = order[reduced[order] < -self.config.tol][:limit]
+        found = []
         for j in order:
-            if reduced[j] >= -self.config.tol or self.evaluations >= self.max_evals:
-                return None
             agent, idx = self.zone_index(j)
-            for slot in self.slots(agent, picks[agent], flat):
+            for slot in self.slots(picks[agent]):
                 new = {a: p.copy() for a, p in picks.items()}
                 new[agent][slot] = idx
-                self.evaluations += 1
-                if total(self.verify(new)) <= TOL:
-                    return new
-        return None
+                found.append(new)
+        return found
 
     def zone_index(self, j: int) -> tuple[str, int]:
         """(agent, index into its zone's DERs) of DER position ``j``."""
@@ -176,17 +155,17 @@ class DERSelectionSafetyLayer(SafetyLayer):
                 return agent, int(hit[0])
         raise KeyError(f"DER position {j} is in no zone")
 
-    def slots(self, agent: str, row: np.ndarray, dispatch: np.ndarray) -> list[int]:
-        """Slots of ``agent``'s picks in replacement order: repeated picks (their DER is kept
-        by another slot) first, then by the picked DER's ``dispatch``, smallest first."""
+    @staticmethod
+    def slots(row: np.ndarray) -> list[int]:
+        """Slots of one agent's picks in replacement order: repeated picks (their DER is kept
+        by another slot) first, then the others."""
         seen: set[int] = set()
         repeated = []
         for s, v in enumerate(row.tolist()):
             if v in seen:
                 repeated.append(s)
             seen.add(v)
-        by_dispatch = np.argsort(dispatch[self.env._zone_pos[agent][row]], kind="stable")
-        return repeated + [int(s) for s in by_dispatch if s not in repeated]
+        return repeated + [s for s in range(len(row)) if s not in repeated]
 
     def fallback(self) -> dict:
         """The oracle's selection for the current scenario."""

@@ -27,12 +27,12 @@ import pandas as pd
 
 from dispatchlab.cases.library import load_case
 from dispatchlab.cases.scenarios_stress import load_step, pv_fluctuation
-from dispatchlab.learning.methods.seed000 import Seed000Config, train
-from dispatchlab.learning.methods.seed000_compare import (
+from dispatchlab.learning.methods.seed000.compare import (
     CompareConfig,
     compare,
     summarize,
 )
+from dispatchlab.learning.methods.seed000.method import Seed000Config, train
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 

@@ -12,9 +12,10 @@ For each size N (units split from ieee33-seed000's DERs as the der-dispatch env 
 * exact, cold: the same LP built and solved from scratch (``dispatchlab.solve``), the closest
   reading of the paper's "centralized optimization" timing;
 * exact, env oracle: the der-dispatch oracle (MILP of the env's own reward with the
-  network rows and AC check, :mod:`dispatchlab.learning.envs.der_dispatch_oracle`) at the
+  network rows and AC check, :mod:`dispatchlab.learning.envs.der_dispatch.oracle`) at the
   first step of a day, when the environment is importable;
-* bytes per 15-s cycle of both architectures (:mod:`seed000_comm`, binary and JSON).
+* bytes per 15-s cycle of both architectures (:mod:`dispatchlab.learning.methods.seed000.comm`,
+  binary and JSON).
 
 Weights are untrained unless ``--checkpoint`` names a seed000 checkpoint (a forward pass costs
 the same either way). Writes docs/benchmarks/seed000_scaling.{csv,png}.
@@ -33,11 +34,12 @@ import pandas as pd
 import torch
 
 from dispatchlab import load_case, solve
-from dispatchlab.learning.envs.der_dispatch_units import KINDS, build_units
-from dispatchlab.learning.methods.dueling_dqn import DuelingDQNConfig, SharedDuelingDQN
-from dispatchlab.learning.methods.price_data import N_FEATURES
-from dispatchlab.learning.methods.price_gcn import PriceGCN, normalized_adjacency
-from dispatchlab.learning.methods.seed000_comm import cycle_bytes
+from dispatchlab.learning.agents.dqn import DuelingDQNConfig, SharedDuelingDQN
+from dispatchlab.learning.agents.gcn import normalized_adjacency
+from dispatchlab.learning.envs.der_dispatch.units import KINDS, build_units
+from dispatchlab.learning.methods.seed000.comm import cycle_bytes
+from dispatchlab.learning.methods.seed000.price_data import N_FEATURES
+from dispatchlab.learning.methods.seed000.price_gcn import PriceGCN
 from dispatchlab.solvers.persistent import DispatchModel
 
 SIZES = (50, 100, 200, 300, 500, 1000, 5000)
@@ -102,7 +104,7 @@ def exact_times(case, n: int, reps: int) -> dict:
 def oracle_time(n: int, reps: int) -> float:
     """Median time of the der-dispatch env's oracle at the first step (NaN if unavailable)."""
     try:
-        from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
+        from dispatchlab.learning.envs.der_dispatch.env import DERDispatchEnv
     except ImportError:
         return float("nan")
     env = DERDispatchEnv(n_units=n, seed=0)
@@ -128,7 +130,7 @@ def run(sizes, reps: int, checkpoint: str | None) -> pd.DataFrame:
         dict.fromkeys(KINDS, 5), OBS_DIM, DuelingDQNConfig(), np.random.default_rng(0)
     )
     if checkpoint:
-        from dispatchlab.learning.methods.seed000 import load_method
+        from dispatchlab.learning.methods.seed000.method import load_method
 
         policy = load_method(checkpoint).dqn
     gcn_ms = gcn_time(case, reps)

@@ -12,9 +12,9 @@ from sklearn.metrics import silhouette_score
 from dispatchlab import solve
 from dispatchlab.cases import Case, TimeSeries
 from dispatchlab.cases import scenarios as sc
-from dispatchlab.cases import scenarios_labels as sl
 from dispatchlab.cases import scenarios_stress as ss
 from dispatchlab.cases.timeseries import attach_profiles
+from dispatchlab.learning.envs.transmission import labels as sl
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@
   restricted to chosen days.
 
 Stress scenarios (seed000) are in :mod:`dispatchlab.cases.scenarios_stress`, interval labels
-(seed004) in :mod:`dispatchlab.cases.scenarios_labels`.
+(seed004) in :mod:`dispatchlab.learning.envs.transmission.labels`.
 
 Why Euclidean K-means and not DTW (tslearn): the days are aligned on the same clock (hour 14
 is hour 14 in every day), and the timing of the load peak or a wind ramp is itself what makes

@@ -45,6 +45,9 @@ def evaluate_command(
     episodes: int = typer.Option(1, "--episodes", "-e", help="Episodes (seeds seed … seed+e−1)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Seed of the first episode."),
     max_steps: int = typer.Option(None, help="Stop each episode after this many steps."),
+    safety: bool = typer.Option(
+        False, "--safety/--no-safety", help="Filter every decision through the env's safety layer."
+    ),
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Environment option KEY=VALUE.")
     ] = None,
@@ -65,8 +68,9 @@ def evaluate_command(
         config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--episodes / --max-steps") from None
-    summary = summarize(evaluate(instance, act, config)).iloc[0]
-    table = Table(title=f"{env}: policy {policy}, {episodes} episode(s) from seed {seed}")
+    summary = summarize(evaluate(instance, act, config, safety=safety)).iloc[0]
+    layer = ", safety layer on" if safety else ""
+    table = Table(title=f"{env}: policy {policy}{layer}, {episodes} episode(s) from seed {seed}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for key, value in summary.items():

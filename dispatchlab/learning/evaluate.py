@@ -7,6 +7,11 @@ actions`` — and returns a tidy per-step table: reward, each metric the environ
 ``with_oracle=True``, the exact oracle's objective for the same state (the optimal line of a
 learning curve). ``summarize`` turns it into one row per policy: means with spread over episodes
 and the tail (p99, max) of violations.
+
+With ``safety=True`` every decision passes through the environment's safety layer
+(:func:`~dispatchlab.learning.safety.make_safety_layer`) before it is played; the per-step
+table then has a ``safety`` column (ok / repair / fallback / fallback-failed) that
+``summarize`` counts, and its violation columns are those of the delivered actions.
 """
 
 from __future__ import annotations
@@ -55,11 +60,24 @@ POLICIES: dict[str, Policy] = {"random": random_policy, "oracle": oracle_policy}
 
 
 def evaluate(
-    env: Any, policy: str | Policy, config: EvaluationConfig | None = None
+    env: Any,
+    policy: str | Policy,
+    config: EvaluationConfig | None = None,
+    *,
+    safety: bool | Any = False,
 ) -> pd.DataFrame:
-    """Play ``config.episodes`` episodes and return one row per step (see the module docstring)."""
+    """Play ``config.episodes`` episodes and return one row per step (see the module docstring).
+
+    ``safety``: ``True`` filters every decision through the environment's safety layer, or
+    pass a built :class:`~dispatchlab.learning.safety.SafetyLayer`."""
     config = config or EvaluationConfig()
     act = _policy(policy)
+    if safety is True:
+        from dispatchlab.learning.safety import make_safety_layer
+
+        safety = make_safety_layer(env_name(env), env)
+    if safety is not False and safety is not None:
+        act = _filtered(act, safety)
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=config.episodes, desc="episodes", disable=not config.progress, leave=False)
     for episode in range(config.episodes):
@@ -92,6 +110,9 @@ def summarize(steps: pd.DataFrame) -> pd.DataFrame:
                 row[f"{col}_max"] = frame[col].max()
         if "oracle_objective" in frame:
             row["oracle_objective_mean"] = frame["oracle_objective"].mean()
+        if "safety" in frame:
+            for outcome in ("ok", "repair", "fallback", "fallback-failed"):
+                row[f"safety_{outcome.replace('-', '_')}"] = int((frame["safety"] == outcome).sum())
         out.append(row)
     return pd.DataFrame(out)
 
@@ -107,7 +128,10 @@ def _episode(env: Any, act: Policy, episode: int, config: EvaluationConfig) -> l
         if config.with_oracle:
             oracle = env.oracle()
             row["oracle_objective"] = oracle.objective
-        observations, rewards, terminated, truncated, infos = env.step(act(env, observations))
+        actions = act(env, observations)
+        if isinstance(actions, _Filtered):
+            actions, row["safety"] = actions.actions, actions.outcome
+        observations, rewards, terminated, truncated, infos = env.step(actions)
         row["reward"] = _total(rewards)
         row.update(_flatten(_shared_info(infos)))
         rows.append(row)
@@ -115,6 +139,42 @@ def _episode(env: Any, act: Policy, episode: int, config: EvaluationConfig) -> l
         if not _is_parallel(env) and (terminated or truncated):
             break
     return rows
+
+
+def env_name(env: Any) -> str:
+    """The ``make_env`` name of environment instance ``env`` (by its class)."""
+    from dispatchlab.learning.envs import ENVS
+
+    entry = f"{type(env).__module__}:{type(env).__name__}"
+    for name, spec in ENVS.items():
+        if entry in (spec.entry, spec.vector_entry):
+            return name
+    raise ValueError(f"{entry} is no registered environment; pass a safety layer instead")
+
+
+@dataclass(frozen=True)
+class _Filtered:
+    actions: Any
+    outcome: str
+
+
+def _filtered(act: Policy, layer: Any) -> Policy:
+    """``act`` with every decision passed through ``layer`` (der-dispatch's layer works on the
+    action array (n_units,), the others on the env's own action format)."""
+
+    def decide(env: Any, observations: Any) -> _Filtered:
+        actions = act(env, observations)
+        if layer.env_name != "der-dispatch":
+            return _Filtered(*layer.filter(actions))
+        agents = env.possible_agents
+        arr = np.array([np.asarray(actions[a]).reshape(-1)[0] for a in agents])
+        fixed, outcome = layer.filter(arr)
+        discrete = env.config.action_mode == "discrete"
+        to = (lambda v: int(v)) if discrete else (lambda v: np.array([float(v)]))
+        return _Filtered({a: to(v) for a, v in zip(agents, fixed, strict=True)}, outcome)
+
+    decide.__name__ = _name(act)
+    return decide
 
 
 def _done(env: Any, step: int, max_steps: int | None) -> bool:

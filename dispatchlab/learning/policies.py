@@ -15,7 +15,7 @@ from dispatchlab.learning.checkpoint import CheckpointError, load_checkpoint
 
 #: checkpoint method name -> "module:function" that rebuilds a policy from the file
 POLICY_LOADERS: dict[str, str] = {
-    "seed000": "dispatchlab.learning.methods.seed000:policy_from_checkpoint",
+    "seed000": "dispatchlab.learning.methods.seed000.method:policy_from_checkpoint",
 }
 
 

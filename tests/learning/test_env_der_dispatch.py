@@ -9,14 +9,15 @@ import pytest
 
 import dispatchlab as dl
 from dispatchlab.learning.envs import make_env
-from dispatchlab.learning.envs.der_dispatch import (
+from dispatchlab.learning.envs.der_dispatch.core import day_ahead_mw
+from dispatchlab.learning.envs.der_dispatch.env import (
     OBS_FIELDS,
     DERDispatchEnv,
     PriceState,
     VectorDERDispatchEnv,
 )
-from dispatchlab.learning.envs.der_dispatch_prices import exact_lmps, price_network
-from dispatchlab.learning.envs.der_dispatch_units import build_units
+from dispatchlab.learning.envs.der_dispatch.prices import exact_lmps, price_network
+from dispatchlab.learning.envs.der_dispatch.units import build_units
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +364,7 @@ def test_price_helpers_for_learned_price_models(case):
 def test_realized_case_stresses_the_realized_days_not_the_forecast():
     from dispatchlab.cases.library import load_case
     from dispatchlab.cases.scenarios_stress import load_step
-    from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
+    from dispatchlab.learning.envs.der_dispatch.env import DERDispatchEnv
 
     case = load_case("ieee33-seed000")
     surge = load_step(case, 1.3, at=case.timeseries.index[48])
@@ -374,7 +375,7 @@ def test_realized_case_stresses_the_realized_days_not_the_forecast():
     real = g1.scenario(7).load_p
     np.testing.assert_allclose(real[:48], g0.fc_load_p[:48])
     np.testing.assert_allclose(real[48:], 1.3 * g0.fc_load_p[48:])
-    np.testing.assert_allclose(g1.day_ahead_mw(60), g0.day_ahead_mw(60))  # same day-ahead plan
+    np.testing.assert_allclose(day_ahead_mw(g1, 60), day_ahead_mw(g0, 60))  # same day-ahead plan
     with pytest.raises(ValueError, match="realized_case 'ieee33' needs a load_p_mw time series"):
         DERDispatchEnv(case, realized_case=load_case("ieee33"))
 
@@ -389,7 +390,7 @@ def test_realized_case_stresses_the_realized_days_not_the_forecast():
     ],
 )
 def test_bad_options_are_named(option, message):
-    from dispatchlab.learning.envs.der_dispatch_config import DERDispatchConfig
+    from dispatchlab.learning.envs.der_dispatch.config import DERDispatchConfig
 
     with pytest.raises(ValueError, match=message):
         DERDispatchConfig(**option)

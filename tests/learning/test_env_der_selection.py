@@ -8,8 +8,8 @@ from scipy.sparse.csgraph import connected_components
 
 import dispatchlab as dl
 from dispatchlab.learning.envs import make_env
-from dispatchlab.learning.envs.der_selection import DERSelectionEnv
-from dispatchlab.learning.envs.der_selection_lp import electrical_distance
+from dispatchlab.learning.envs.der_selection.env import DERSelectionEnv
+from dispatchlab.learning.envs.der_selection.lp import electrical_distance
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 import dispatchlab as dl
 from dispatchlab.learning.envs import make_env
-from dispatchlab.learning.envs.transmission import (
+from dispatchlab.learning.envs.transmission.env import (
     TransmissionDispatchEnv,
     VectorTransmissionDispatchEnv,
 )
@@ -143,7 +143,7 @@ def test_oracle_flows_equal_dcopf_flows(env):
 
 
 def _stack(env, action: dict) -> dict:
-    from dispatchlab.learning.envs.transmission import _gather
+    from dispatchlab.learning.envs.transmission.env import _gather
 
     return _gather(env.engine, action, env.agents, None)[0]
 

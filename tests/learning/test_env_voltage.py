@@ -8,14 +8,14 @@ from pettingzoo.test import parallel_api_test
 
 from dispatchlab import load_case
 from dispatchlab.learning.envs import make_env
-from dispatchlab.learning.envs.voltage import VectorVoltageControlEnv, VoltageControlEnv
-from dispatchlab.learning.envs.voltage_costs import CostWeights, step_costs
-from dispatchlab.learning.envs.voltage_discrete import (
+from dispatchlab.learning.envs.voltage.costs import CostWeights, step_costs
+from dispatchlab.learning.envs.voltage.discrete import (
     DiscreteVoltageControlEnv,
     VectorDiscreteVoltageControlEnv,
     perception_state,
 )
-from dispatchlab.learning.envs.voltage_pf import MatOp
+from dispatchlab.learning.envs.voltage.env import VectorVoltageControlEnv, VoltageControlEnv
+from dispatchlab.learning.envs.voltage.pf import MatOp
 from dispatchlab.solvers.powerflow import run_ac_powerflow
 
 

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from dispatchlab import load_case
-from dispatchlab.learning.methods.dueling_dqn import DuelingQNet
-from dispatchlab.learning.methods.price_data import N_FEATURES, parent_impedance
-from dispatchlab.learning.methods.price_gcn import PriceGCN, lmp_errors, normalized_adjacency
-from dispatchlab.learning.methods.seed000_comm import cycle_bytes
-from dispatchlab.learning.replay import ReplayBuffer
+from dispatchlab.learning.agents.dqn import DuelingQNet
+from dispatchlab.learning.agents.gcn import normalized_adjacency
+from dispatchlab.learning.agents.replay import ReplayBuffer
+from dispatchlab.learning.methods.seed000.comm import cycle_bytes
+from dispatchlab.learning.methods.seed000.price_data import N_FEATURES, parent_impedance
+from dispatchlab.learning.methods.seed000.price_gcn import PriceGCN, lmp_errors
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +83,12 @@ def test_cycle_bytes_binary():
 
 
 def test_safety_layer_delivers_no_violation_for_random_actions():
-    from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
-    from dispatchlab.learning.safety import SafetyLayer
+    from dispatchlab.learning.envs.der_dispatch.env import DERDispatchEnv
+    from dispatchlab.learning.safety.der_dispatch import DERDispatchSafetyLayer
 
     env = DERDispatchEnv(seed=0, horizon_h=6.0)
     env.reset_arrays(5)
-    layer = SafetyLayer(env)
+    layer = DERDispatchSafetyLayer(env)
     rng = np.random.default_rng(0)
     done, total = False, {}
     while not done:
@@ -103,9 +104,9 @@ def test_safety_layer_delivers_no_violation_for_random_actions():
 
 def test_gcn_fit_on_exact_dlmps_beats_the_mean_price_and_round_trips(tmp_path):
     """Labels from the exact DLMP LP over sampled states (2 workers), held-out days scored."""
-    from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
-    from dispatchlab.learning.methods.price_data import SamplingConfig
-    from dispatchlab.learning.methods.price_gcn import (
+    from dispatchlab.learning.envs.der_dispatch.env import DERDispatchEnv
+    from dispatchlab.learning.methods.seed000.price_data import SamplingConfig
+    from dispatchlab.learning.methods.seed000.price_gcn import (
         GCNPriceModel,
         PriceGCNConfig,
         PricePredictor,

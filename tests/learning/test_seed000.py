@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from dispatchlab.cases.library import load_case
 from dispatchlab.cli import app
-from dispatchlab.learning.envs.der_dispatch import DERDispatchEnv
-from dispatchlab.learning.envs.der_dispatch_units import STORAGE
-from dispatchlab.learning.methods.dueling_dqn import DuelingDQNConfig
-from dispatchlab.learning.methods.seed000 import Seed000Config, load_method, train
-from dispatchlab.learning.methods.seed000_compare import CompareConfig, compare, summarize
+from dispatchlab.learning.agents.dqn import DuelingDQNConfig
+from dispatchlab.learning.envs.der_dispatch.env import DERDispatchEnv
+from dispatchlab.learning.envs.der_dispatch.units import STORAGE
+from dispatchlab.learning.methods.seed000.compare import CompareConfig, compare, summarize
+from dispatchlab.learning.methods.seed000.method import Seed000Config, load_method, train
 from dispatchlab.learning.policies import load_policy
-from dispatchlab.learning.safety import SafetyLayer
+from dispatchlab.learning.safety.der_dispatch import DERDispatchSafetyLayer
 
 TINY = Seed000Config(
     rounds=4,
@@ -81,7 +81,7 @@ def test_plug_and_play_a_der_added_after_training_gets_the_shared_policy(tiny):
     env = DERDispatchEnv(grown)
     assert env.n_units == 13
     kinds = env.core.units.kind
-    layer = SafetyLayer(env)
+    layer = DERDispatchSafetyLayer(env)
     env.reset_arrays(0)
     reward, violations = 0.0, 0
     for _ in range(env.core.n_steps):

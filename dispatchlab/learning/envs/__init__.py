@@ -38,8 +38,8 @@ ENVS: dict[str, EnvSpec] = {
             "PV, storage and flexible-load aggregators on ieee33; observation = local state + "
             "the LMP at the DER's bus; reward LMP·P − SOC-band penalty; 50–5 000 units"
         ),
-        entry=f"{_MOD}.der_dispatch:DERDispatchEnv",
-        vector_entry=f"{_MOD}.der_dispatch:VectorDERDispatchEnv",
+        entry=f"{_MOD}.der_dispatch.env:DERDispatchEnv",
+        vector_entry=f"{_MOD}.der_dispatch.env:VectorDERDispatchEnv",
         metrics=(
             "reserve_cost_usd_per_h",
             "pv_integration_rate",
@@ -55,8 +55,8 @@ ENVS: dict[str, EnvSpec] = {
             "MT, PV, wind and SVC agents on ieee33 with continuous P/Q set-points; reward = "
             "network loss cost + voltage over-limit / fluctuation / in-band terms"
         ),
-        entry=f"{_MOD}.voltage:VoltageControlEnv",
-        vector_entry=f"{_MOD}.voltage:VectorVoltageControlEnv",
+        entry=f"{_MOD}.voltage.env:VoltageControlEnv",
+        vector_entry=f"{_MOD}.voltage.env:VectorVoltageControlEnv",
         metrics=("loss_mw", "voltage_deviation_pu", "compliance_rate"),
     ),
     "voltage-control-discrete": EnvSpec(
@@ -68,8 +68,8 @@ ENVS: dict[str, EnvSpec] = {
             "OLTC taps, capacitor steps and an SVG on ieee33 with DGs; discrete actions; "
             "voltage qualification rate, loss and deviation"
         ),
-        entry=f"{_MOD}.voltage_discrete:DiscreteVoltageControlEnv",
-        vector_entry=f"{_MOD}.voltage_discrete:VectorDiscreteVoltageControlEnv",
+        entry=f"{_MOD}.voltage.discrete:DiscreteVoltageControlEnv",
+        vector_entry=f"{_MOD}.voltage.discrete:VectorDiscreteVoltageControlEnv",
         metrics=("loss_mw", "voltage_deviation_pu", "compliance_rate"),
     ),
     "transmission-dispatch": EnvSpec(
@@ -81,8 +81,8 @@ ENVS: dict[str, EnvSpec] = {
             "6 thermal units, 3 wind plants, storage and load-serving entities on ieee30 at "
             "15 min; ramps, reserves and line limits"
         ),
-        entry=f"{_MOD}.transmission:TransmissionDispatchEnv",
-        vector_entry=f"{_MOD}.transmission:VectorTransmissionDispatchEnv",
+        entry=f"{_MOD}.transmission.env:TransmissionDispatchEnv",
+        vector_entry=f"{_MOD}.transmission.env:VectorTransmissionDispatchEnv",
         metrics=(
             "cost_usd",
             "curtailment_rate",
@@ -101,8 +101,8 @@ ENVS: dict[str, EnvSpec] = {
             "ieee123 with a 100 kW DER at every bus and random load centroids; one agent per "
             "microgrid picks its DERs; the chosen set is dispatched by the LP"
         ),
-        entry=f"{_MOD}.der_selection:DERSelectionEnv",
-        vector_entry=f"{_MOD}.der_selection_vector:VectorDERSelectionEnv",
+        entry=f"{_MOD}.der_selection.env:DERSelectionEnv",
+        vector_entry=f"{_MOD}.der_selection.vector:VectorDERSelectionEnv",
         metrics=("cost_usd", "loss_mw", "selected_ders"),
     ),
 }

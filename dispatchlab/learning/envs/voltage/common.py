@@ -1,0 +1,224 @@
+"""Parts the two voltage-control environments share: scenarios, regions and the step layout.
+
+A *scenario* is one episode's profiles: load P/Q per load and available power per DER, one row
+per step. The base profiles come from the Case's time series (resampled linearly when the
+environment's step is finer) or, with ``days``, from the SimBench extract for those days
+(:func:`dispatchlab.cases.timeseries.attach_profiles`, same profile names as the case
+variants). Each ``reset`` draws a day and multiplies every series by seeded noise
+``max(0, 1 + σ·N(0, 1))`` (per element and step), so different seeds give different days and
+noise while one seed always gives the same episode.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from dispatchlab.cases.case import Case
+from dispatchlab.cases.timeseries import attach_profiles
+from dispatchlab.learning.envs.voltage.pf import MatOp
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Where episodes' load and renewable profiles come from."""
+
+    days: tuple[str, ...] | None = None  #: dates (YYYY-MM-DD, in 2016) to draw from; None = case's
+    load_profile: str = "residential"  #: SimBench load profile for ``days``
+    pv_profile: str = "pv_1"  #: SimBench PV profile for ``days``
+    wind_profile: str = "wind_1"  #: SimBench wind profile for ``days``
+    load_noise: float = 0.05  #: σ of the multiplicative load noise per element and step
+    renewable_noise: float = 0.10  #: σ of the multiplicative PV / wind / DG noise
+
+
+@dataclass
+class Profiles:
+    """Base profiles of every candidate day: arrays (day, step, element)."""
+
+    load_p_mw: np.ndarray
+    load_q_mvar: np.ndarray
+    avail_mw: np.ndarray  # available power of the DERs in ``der_ids`` order
+    cap_mw: np.ndarray  # (element,) installed power: noise never lifts availability above it
+    noisy: np.ndarray  # (element,) bool: availability from a series (PV, wind), so it gets noise
+
+    @property
+    def n_steps(self) -> int:
+        return self.load_p_mw.shape[1]
+
+    def draw(self, rng: np.random.Generator, config: ProfileConfig) -> tuple[np.ndarray, ...]:
+        """One episode: (load_p, load_q, avail), each (step, element), from ``rng``."""
+        day = int(rng.integers(self.load_p_mw.shape[0]))
+        shape = self.load_p_mw.shape[1:]
+        f_load = np.maximum(0.0, 1.0 + config.load_noise * rng.standard_normal(shape))
+        res_shape = self.avail_mw.shape[1:]
+        f_res = np.maximum(0.0, 1.0 + config.renewable_noise * rng.standard_normal(res_shape))
+        f_res = np.where(self.noisy, f_res, 1.0)
+        avail = np.minimum(self.avail_mw[day] * f_res, self.cap_mw)
+        return self.load_p_mw[day] * f_load, self.load_q_mvar[day] * f_load, avail
+
+
+def build_profiles(
+    case: Case, der_ids: Sequence[int], dt_h: float, config: ProfileConfig
+) -> Profiles:
+    """Profiles on steps of ``dt_h`` hours for the loads and the DERs ``der_ids``.
+
+    DERs without a series keep their installed ``p_max_mw`` as available power. Raises
+    ValueError when the case has no time series and no ``days`` are given.
+    """
+    if dt_h <= 0:
+        raise ValueError(f"dt_h must be positive, got {dt_h}")
+    cases = [case] if config.days is None else [_day_case(case, d, config) for d in config.days]
+    parts = [_arrays(c, list(der_ids), dt_h) for c in cases]
+    cap = case.table("ders").loc[list(der_ids), "p_max_mw"].to_numpy(float)
+    ts = cases[0].timeseries
+    cols = ts["der_p_max_mw"].columns if "der_p_max_mw" in ts else []
+    noisy = np.isin(np.asarray(der_ids), np.asarray(cols, dtype=np.int64))
+    arrays = (np.stack([p[i] for p in parts]) for i in range(3))
+    return Profiles(*arrays, cap_mw=cap, noisy=noisy)
+
+
+def _day_case(case: Case, day: str, config: ProfileConfig) -> Case:
+    ts = case.timeseries
+    hours = 24.0 if ts is None else len(ts) * ts.step / pd.Timedelta(hours=1)
+    return attach_profiles(
+        case,
+        start=day,
+        periods=round(hours * 4),
+        step="15min",
+        load_profile=config.load_profile,
+        pv_profile=config.pv_profile,
+        wind_profile=config.wind_profile,
+    )
+
+
+def _arrays(case: Case, der_ids: list[int], dt_h: float) -> tuple[np.ndarray, ...]:
+    ts = case.timeseries
+    if ts is None:
+        raise ValueError(f"case '{case.name}' has no time series; attach profiles or give days")
+    step_h = ts.step / pd.Timedelta(hours=1)
+    n_steps = round(len(ts) * step_h / dt_h)
+    if n_steps < 1 or abs(n_steps * dt_h - len(ts) * step_h) > 1e-9:
+        raise ValueError(f"dt_h={dt_h} does not divide the case's horizon of {len(ts) * step_h} h")
+    times = np.arange(n_steps) * dt_h / step_h  # positions on the series' step grid
+    loads = case.table("loads")
+    loads = loads[loads["in_service"]]
+    ders = case.table("ders")
+
+    def series(key: str, ids, fallback: np.ndarray) -> np.ndarray:
+        frame = ts[key] if key in ts else pd.DataFrame(index=ts.index)
+        cols = [
+            frame[i].to_numpy() if i in frame.columns else np.full(len(ts), f)
+            for i, f in zip(ids, fallback, strict=True)
+        ]
+        grid = np.arange(len(ts))
+        return np.stack([np.interp(times, grid, c) for c in cols], axis=1).reshape(n_steps, -1)
+
+    load_p = series("load_p_mw", loads.index, loads["p_mw"].to_numpy())
+    load_q = series("load_q_mvar", loads.index, loads["q_mvar"].to_numpy())
+    avail = series("der_p_max_mw", der_ids, ders.loc[der_ids, "p_max_mw"].to_numpy())
+    return load_p, load_q, avail
+
+
+def hop_regions(case: Case, buses: Sequence[int], hops: int) -> list[list[int]]:
+    """For each bus: itself then every in-service-connected bus within ``hops`` branches."""
+    br = case.table("branches")
+    br = br[br["in_service"]]
+    adj: dict[int, list[int]] = {}
+    for f, t in zip(br["from_bus"], br["to_bus"], strict=True):
+        adj.setdefault(int(f), []).append(int(t))
+        adj.setdefault(int(t), []).append(int(f))
+    out = []
+    for bus in buses:
+        seen, queue = {int(bus): 0}, deque([int(bus)])
+        while queue:
+            b = queue.popleft()
+            if seen[b] < hops:
+                for nb in adj.get(b, []):
+                    if nb not in seen:
+                        seen[nb] = seen[b] + 1
+                        queue.append(nb)
+        out.append(sorted(seen, key=lambda b: (seen[b], b)))
+    return out
+
+
+def incidence(positions: np.ndarray, n: int, scale: float = 1.0) -> MatOp:
+    """(element × bus) matrix with ``scale`` at each element's bus: ``.right(rows)`` sums
+    element values (rows = scenarios) onto buses."""
+    k = len(positions)
+    return MatOp(sp.csr_matrix((np.full(k, scale), (np.arange(k), positions)), shape=(k, n)))
+
+
+def seeds_for(seed: int | Sequence[int] | None, n: int) -> list[int | None]:
+    """Per-scenario seeds of a vectorised reset: an int s gives s, s+1, …, s+n−1."""
+    if seed is None:
+        return [None] * n
+    if isinstance(seed, int | np.integer):
+        return [int(seed) + i for i in range(n)]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != n:
+        raise ValueError(f"reset: got {len(seeds)} seeds for {n} environments")
+    return seeds
+
+
+def scenario_rngs(
+    rngs: list[np.random.Generator], seed: int | Sequence[int] | None, n: int, default: int
+) -> list[np.random.Generator]:
+    """The n scenario RNGs after a reset with ``seed``: re-seeded where a seed is given, kept
+    (or, on first use, seeded ``default + i``) where it is None."""
+    if not rngs:
+        rngs = [np.random.default_rng(default + i) for i in range(n)]
+    return [
+        np.random.default_rng(s) if s is not None else r
+        for s, r in zip(seeds_for(seed, n), rngs, strict=True)
+    ]
+
+
+def check_agents(actions: dict, agents: Sequence[str]) -> None:
+    """Every live agent must act and no unknown agent may: a clear error otherwise."""
+    if not isinstance(actions, dict):
+        raise TypeError(f"actions must be a dict agent -> action, got {type(actions).__name__}")
+    missing = [a for a in agents if a not in actions]
+    unknown = [a for a in actions if a not in agents]
+    if missing or unknown:
+        raise KeyError(
+            f"actions: missing agent(s) {missing}, unknown agent(s) {unknown}; "
+            f"expected exactly {list(agents)}"
+        )
+
+
+class SingleScenario:
+    """``__init__`` / ``reset`` of the one-scenario voltage envs (mixed in before ``_Base``)."""
+
+    def __init__(self, case=None, config=None, **options):
+        self._setup(case, config, options, 1)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.core.reset(self._rngs_for(seed, 1))
+        self.agents = list(self.possible_agents)
+        info = {"time_step": 0}
+        return self._observe(), {a: info for a in self.agents}
+
+
+class VectorScenarios:
+    """``__init__`` / ``reset`` / scenario-index check of the vectorized voltage envs (mixed in
+    before the module's ``_Base``, which provides ``_setup``, ``_rngs_for`` and ``_observe``)."""
+
+    def __init__(self, num_envs: int, case=None, config=None, **options):
+        if not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.num_envs = int(num_envs)
+        self._setup(case, config, options, self.num_envs)
+
+    def reset(self, seed: int | list[int] | None = None, options: dict | None = None):
+        self.core.reset(self._rngs_for(seed, self.num_envs))
+        self.agents = list(self.possible_agents)
+        return self._observe(), {"time_step": 0}
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.num_envs:
+            raise IndexError(f"index {index} outside 0…{self.num_envs - 1}")

@@ -1,0 +1,266 @@
+"""``voltage-control-discrete``: seed002's OLTC, capacitor and SVG agents on ieee33 (PettingZoo).
+
+Agents ``oltc``, ``cb10``, ``cb12``, ``cb29``, ``svg15``; each picks an absolute position
+(``Discrete``): tap 0…10 (ratio 0.975…1.025), capacitor steps 0…4 (× 0.03 Mvar), SVG level
+0…12 (−0.3…0.3 Mvar). Observations are seed002's 7-state perception of every bus voltage and
+the head power factor plus the agent's own position and the step (``observation="perception"``)
+or the raw values (``"continuous"``). ``oracle()`` evaluates *every* joint position (11·5³·13 =
+17 875) in one batched power flow and returns the cheapest: the exact optimum of the discrete
+problem. Engine and cost: :mod:`.discrete_core`; docs: docs/env-voltage-control.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from dispatchlab.learning.envs.base import Oracle
+from dispatchlab.learning.envs.voltage.common import (
+    ProfileConfig,
+    SingleScenario,
+    VectorScenarios,
+    check_agents,
+    scenario_rngs,
+)
+from dispatchlab.learning.envs.voltage.discrete_core import (
+    DiscreteVoltageConfig,
+    DiscreteVoltageCore,
+    perception_state,
+)
+from dispatchlab.learning.envs.voltage.env import load_env_case
+from dispatchlab.solvers.result import Result
+from dispatchlab.solvers.status import Status
+
+__all__ = [
+    "DiscreteVoltageConfig",
+    "DiscreteVoltageControlEnv",
+    "VectorDiscreteVoltageControlEnv",
+    "perception_state",
+]
+
+COST_UNIT = "w_loss·P_loss[p.u.] + w_dev·mean|V−1| + w_viol·ΣΔU per step"
+METRICS = (
+    "loss_mw",
+    "loss_pu",
+    "voltage_deviation_pu",
+    "compliance_rate",
+    "head_power_factor",
+    "cost",
+    "device_operations",
+)
+VIOLATIONS = ("voltage_band_pu",)
+
+
+def _config(config: Any, options: dict) -> DiscreteVoltageConfig:
+    base = config if config is not None else DiscreteVoltageConfig()
+    names = {f.name for f in dataclasses.fields(DiscreteVoltageConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; valid: {sorted(names)}")
+    if isinstance(options.get("profiles"), dict):
+        options["profiles"] = ProfileConfig(**options["profiles"])
+    return dataclasses.replace(base, **options)
+
+
+class _Base:
+    metadata: ClassVar[dict] = {"name": "voltage-control-discrete", "render_modes": []}
+
+    def _setup(self, case, config, options: dict, n_scen: int) -> None:
+        self.config = _config(config, options)
+        self.case = load_env_case(case, self.config.case)
+        self.core = DiscreteVoltageCore(self.case, self.config, n_scen)
+        self.possible_agents = list(self.core.agents)
+        self.agents: list[str] = []
+        c, n = self.core, self.core.flow.n_bus
+        self._act_spaces = {
+            a: spaces.Discrete(int(k))
+            for a, k in zip(self.possible_agents, c.n_options, strict=True)
+        }
+        if self.config.observation == "perception":
+            self._obs_spaces = {
+                a: spaces.MultiDiscrete(np.r_[np.full(n + 1, 7), k, c.horizon + 1].astype(np.int64))
+                for a, k in zip(self.possible_agents, c.n_options, strict=True)
+            }
+        else:
+            self._obs_spaces = {
+                a: spaces.Box(-np.inf, np.inf, (n + 5,), np.float32) for a in self.possible_agents
+            }
+        self._rngs: list[np.random.Generator] = []
+
+    def observation_space(self, agent: str):
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self._act_spaces[agent]
+
+    def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
+        self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
+        return self._rngs
+
+    def _parse(self, actions: dict, n_scen: int) -> np.ndarray:
+        """(S, agents) positions; an index that is not an integer in range is an error."""
+        check_agents(actions, self.possible_agents)
+        pos = np.empty((n_scen, len(self.possible_agents)), np.int64)
+        for k, agent in enumerate(self.possible_agents):
+            arr = np.asarray(actions[agent])
+            want = () if n_scen == 1 and arr.ndim == 0 else (n_scen,)
+            if arr.shape != want or not (
+                np.issubdtype(arr.dtype, np.integer)
+                or (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)))
+            ):
+                raise ValueError(
+                    f"action for '{agent}' must be an integer position of shape {want}, "
+                    f"got {actions[agent]!r}"
+                )
+            high = int(self.core.n_options[k])
+            if np.any((arr < 0) | (arr >= high)):
+                raise ValueError(
+                    f"action for '{agent}' must lie in 0…{high - 1}, got {actions[agent]!r}"
+                )
+            pos[:, k] = arr
+        return pos
+
+    def _observe_rows(self) -> list[np.ndarray]:
+        """Per agent (S, obs) arrays."""
+        c = self.core
+        if self.config.observation == "perception":
+            states = c.perception()
+            t = np.full((self.core.n_scen, 1), min(c.t, c.horizon))
+            return [
+                np.concatenate([states, c.pos[:, [k]], t], axis=1).astype(np.int64)
+                for k in range(len(self.possible_agents))
+            ]
+        # continuous: [t/T, |V| (bus), head sin φ, feeder load MW, Mvar, own position / max]
+        t = min(c.t, c.horizon - 1)
+        head = c.last["head"]
+        common = np.concatenate(
+            [
+                np.full((c.n_scen, 1), c.t / c.horizon),
+                c.last["vm"],
+                (head.imag / np.maximum(np.abs(head), 1e-12))[:, None],
+                c.load_p[:, t].sum(axis=1, keepdims=True),
+                c.load_q[:, t].sum(axis=1, keepdims=True),
+            ],
+            axis=1,
+        )
+        return [
+            np.concatenate([common, c.pos[:, [k]] / max(c.n_options[k] - 1, 1)], axis=1).astype(
+                np.float32
+            )
+            for k in range(len(self.possible_agents))
+        ]
+
+    def _oracle_for(self, scen: int) -> Oracle:
+        """Exhaustive search over every joint position, one batched power flow (exact)."""
+        c = self.core
+        if not self.agents or c.done:  # before the first reset the core has no step yet
+            raise RuntimeError("call reset() first (the episode is over or never started)")
+        grid = np.array(list(itertools.product(*(range(int(k)) for k in c.n_options))), np.int64)
+        out = c.evaluate_now(grid, scen)
+        best = int(np.argmin(out["cost"]))  # first of equals: lowest positions in product order
+        pos = grid[best]
+        action = {a: int(pos[k]) for k, a in enumerate(self.possible_agents)}
+        settings = pd.DataFrame(
+            {"position": pos, "setting": [o[p] for o, p in zip(c.options, pos, strict=True)]},
+            index=pd.Index(self.possible_agents, name="agent"),
+        )
+        bus = pd.DataFrame(
+            {"vm_pu": out["vm"][best]}, index=pd.Index(c.flow.bus_ids, name="bus_id")
+        )
+        info = {"evaluated": len(grid), "violation_free": int((out["voltage_band_pu"] == 0).sum())}
+        result = Result(
+            Status.OPTIMAL,
+            float(out["cost"][best]),
+            "voltage-discrete-enumeration",
+            self.case.name,
+            der=settings,
+            bus=bus,
+            info=info,
+        )
+        return Oracle(action, float(out["cost"][best]), COST_UNIT, result, info)
+
+
+class DiscreteVoltageControlEnv(SingleScenario, _Base, ParallelEnv):
+    """seed002 voltage control, one scenario (see the module docstring).
+
+    ``DiscreteVoltageControlEnv(case=None, config=None, **options)`` with ``options`` fields of
+    :class:`DiscreteVoltageConfig`. ``info[agent]`` (shared) holds ``metrics``, ``violations``
+    and ``time_step``.
+    """
+
+    def step(self, actions: dict):
+        if not self.agents:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        out = self.core.step(self._parse(actions, 1))
+        info = {
+            "metrics": {k: float(out[k][0]) for k in METRICS},
+            "violations": {k: float(out[k][0]) for k in VIOLATIONS},
+            "time_step": self.core.t,
+        }
+        agents, done = self.agents, self.core.done
+        reward = -float(out["cost"][0])
+        if done:
+            self.agents = []
+        return (
+            self._observe(),
+            dict.fromkeys(agents, reward),
+            dict.fromkeys(agents, False),
+            dict.fromkeys(agents, done),
+            dict.fromkeys(agents, info),
+        )
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        return {
+            a: row[0] for a, row in zip(self.possible_agents, self._observe_rows(), strict=True)
+        }
+
+    def state(self) -> np.ndarray:
+        """The global state (layout in :meth:`DiscreteVoltageCore.features`)."""
+        return self.core.features()[0].astype(np.float32)
+
+    def oracle(self) -> Oracle:
+        """The exact optimum over all joint positions for the current state (nothing changes)."""
+        return self._oracle_for(0)
+
+
+class VectorDiscreteVoltageControlEnv(VectorScenarios, _Base):
+    """``num_envs`` scenarios stepped with one power flow; arrays per agent as in
+    :class:`~.voltage.VectorVoltageControlEnv` (actions: (num_envs,) integer positions)."""
+
+    def step(self, actions: dict):
+        if not self.agents:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        out = self.core.step(self._parse(actions, self.num_envs))
+        agents, done = self.agents, np.full(self.num_envs, self.core.done)
+        if self.core.done:
+            self.agents = []
+        info = {
+            "metrics": {k: out[k] for k in METRICS},
+            "violations": {k: out[k] for k in VIOLATIONS},
+            "time_step": self.core.t,
+        }
+        reward = -out["cost"]
+        false = np.zeros(self.num_envs, bool)
+        return (
+            self._observe(),
+            dict.fromkeys(agents, reward),
+            dict.fromkeys(agents, false),
+            dict.fromkeys(agents, done),
+            info,
+        )
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.possible_agents, self._observe_rows(), strict=True))
+
+    def state(self) -> np.ndarray:
+        return self.core.features().astype(np.float32)
+
+    def oracle(self, index: int = 0) -> Oracle:
+        self._check_index(index)
+        return self._oracle_for(index)

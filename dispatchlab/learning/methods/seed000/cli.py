@@ -1,0 +1,96 @@
+"""``dispatchlab train seed000`` and ``dispatchlab compare seed000`` (docs/methods/seed000.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dispatchlab.learning.reduce.cli import config_with
+
+train_app = typer.Typer(help="Train a learned dispatch method.", no_args_is_help=True)
+compare_app = typer.Typer(
+    help="Run a learned method and its exact counterparts on the same test days.",
+    no_args_is_help=True,
+)
+console = Console(width=None if sys.stdout.isatty() else 200)
+CHECKPOINT_OUT = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write.")
+SETS = typer.Option(None, "--set", help="Seed000Config field NAME=VALUE (repeatable).")
+CHECKPOINT = typer.Argument(..., help="A checkpoint written by `train seed000`.")
+CSV_OUT = typer.Option(None, "--out", "-o", help="Write the per-day CSV here.")
+
+
+@train_app.command("seed000")
+def train_seed000(
+    case: str = typer.Option("ieee33-seed000", help="Feeder with a 15-min time series."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Seeds torch, replay, scenarios, GCN."),
+    rounds: int = typer.Option(None, help="Training rounds (default: the config's)."),
+    gcn: bool = typer.Option(True, "--gcn/--no-gcn", help="Also train the price GCN."),
+    out: Path = CHECKPOINT_OUT,
+    sets: list[str] | None = SETS,
+) -> None:
+    """Train seed000's regional price GCN and Dueling-DQN edge controllers; save a checkpoint."""
+    from dispatchlab.learning.methods.seed000.method import Seed000Config, train
+
+    cfg = config_with(Seed000Config, sets)
+    changes = {"case": case, "seed": seed, "train_gcn": gcn}
+    if rounds is not None:
+        changes["rounds"] = rounds
+    cfg = dataclasses.replace(cfg, **changes)
+    method = train(cfg, log=console.print)
+    path = method.save(out or Path(f"seed000-{case}-seed{seed}.npz"))
+    curve = method.metrics["train_reward_curve_usd"]
+    console.print(f"last round's mean day reward {curve[-1]:.2f} $; checkpoint: {path}")
+
+
+@compare_app.command("seed000")
+def compare_seed000(
+    checkpoint: Path = CHECKPOINT,
+    days: int = typer.Option(5, help="Test days (scenario seeds first-day … first-day+days−1)."),
+    first_day: int = typer.Option(0, help="First test scenario seed."),
+    policies: str = typer.Option(
+        "learned,exact,sp,mpc,random",
+        help="Comma-separated: learned, learned-gcn, exact, sp, mpc, random.",
+    ),
+    safety: bool = typer.Option(True, "--safety/--no-safety", help="Safety layer on learned."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random policy and SP/MPC draws."),
+    out: Path = CSV_OUT,
+) -> None:
+    """Play the learned controllers, the exact per-decision dispatch, two-stage SP, MPC and a
+    random policy on identical test days; print seed000's metrics and the optimality gap."""
+    from dispatchlab.learning.checkpoint import CheckpointError
+    from dispatchlab.learning.methods.seed000.compare import CompareConfig, compare, summarize
+    from dispatchlab.learning.methods.seed000.method import load_method
+
+    try:
+        method = load_method(checkpoint)
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
+    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    try:
+        cfg = CompareConfig(
+            days=days, first_day=first_day, policies=names, safety=safety, seed=seed
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policies / --days") from None
+    if "learned-gcn" in names and method.gcn is None:
+        raise typer.BadParameter(
+            "'learned-gcn' needs a checkpoint trained with the price GCN", param_hint="--policies"
+        )
+    table = compare(method, cfg)
+    if out:
+        table.to_csv(out, index=False)
+    summary = summarize(table)
+    view = Table(title=f"seed000 vs exact counterparts, {days} test day(s), {checkpoint.name}")
+    view.add_column("metric (over days)", style="bold")
+    for name in summary.index:
+        view.add_column(str(name), justify="right")
+    for col in summary.columns:
+        view.add_row(col, *(f"{v:,.4g}" for v in summary[col].to_numpy()))
+    console.print(view)
+    if method.gcn is not None:
+        console.print(f"price GCN on held-out states: {method.gcn.metrics}")

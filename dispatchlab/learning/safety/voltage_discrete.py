@@ -1,0 +1,86 @@
+"""The safety layer of ``voltage-control-discrete`` (seed002): the nearest feasible joint position.
+
+For every decision (OLTC tap, capacitor steps, SVG level — absolute positions),
+
+1. **verify** — the environment's own batched radial power flow of the proposed positions
+   (:meth:`~dispatchlab.learning.envs.voltage.discrete_core.DiscreteVoltageCore.evaluate_now`)
+   gives the summed excursion of every bus voltage outside ``[v_min_pu, v_max_pu]``, the one
+   violation family the environment reports;
+2. **repair** — every joint position within L1 distance ``radius`` of the proposal (in
+   position steps: one tap, one capacitor stage, one SVG level each count 1) is evaluated in
+   ONE batched power flow; of the feasible ones the layer delivers the one with the smallest
+   L1 change, ties broken by the fewest devices operated, then by the step cost. Within the
+   radius this is exact (an enumeration, no heuristic); ``None`` when no position in the ball
+   is feasible;
+3. **fall back** — the oracle's exhaustive optimum over all joint positions (its cheapest;
+   with the band penalty in the cost it is feasible whenever any position is).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from dispatchlab.learning.safety.base import TOL, SafetyLayer
+
+
+def l1_ball(n_dims: int, radius: int) -> np.ndarray:
+    """(m, n_dims) integer offsets with Σ|d| ≤ ``radius``, sorted by L1 norm (0 first)."""
+    if radius < 0:
+        raise ValueError(f"radius must be ≥ 0, got {radius}")
+    offsets = np.array(list(itertools.product(range(-radius, radius + 1), repeat=n_dims)))
+    offsets = offsets[np.abs(offsets).sum(axis=1) <= radius]
+    return offsets[np.argsort(np.abs(offsets).sum(axis=1), kind="stable")]
+
+
+class DiscreteVoltageSafetyLayer(SafetyLayer):
+    """Verify / repair / fall back for a single-scenario ``DiscreteVoltageControlEnv``;
+    actions are the env's dict agent -> integer position."""
+
+    env_name = "voltage-control-discrete"
+
+    def __init__(self, env, *, radius: int = 4, time_limit: float = 10.0):
+        super().__init__(env, time_limit=time_limit)
+        self.core = env.core
+        self.radius = radius  #: L1 distance (position steps) the repair searches
+        self._ball = l1_ball(len(self.core.n_options), radius)
+
+    def positions(self, actions: dict) -> np.ndarray:
+        """(agents,) positions of ``actions`` (the env's parser: bad actions raise)."""
+        return self.env._parse(actions, 1)[0]
+
+    def action(self, pos: np.ndarray) -> dict[str, int]:
+        """The env's action dict for positions ``pos``."""
+        return {a: int(p) for a, p in zip(self.env.possible_agents, pos, strict=True)}
+
+    def verify(self, actions: dict) -> dict[str, float]:
+        """The voltage-band excursion (p.u., summed over buses) of ``actions`` now."""
+        out = self.core.evaluate_now(self.positions(actions))
+        return {"voltage_band_pu": float(out["voltage_band_pu"][0])}
+
+    def candidates(self, pos: np.ndarray) -> np.ndarray:
+        """The joint positions within the L1 ball around ``pos`` (inside every device range)."""
+        grid = pos[None, :] + self._ball
+        inside = ((grid >= 0) & (grid < self.core.n_options[None, :])).all(axis=1)
+        return grid[inside]
+
+    def nearest_feasible(self, pos: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """(the nearest feasible position, how many were evaluated); ``None`` if none is."""
+        grid = self.candidates(pos)
+        out = self.core.evaluate_now(grid)  # one batched power flow for the whole ball
+        ok = np.flatnonzero(out["voltage_band_pu"] <= TOL)
+        if len(ok) == 0:
+            return None, len(grid)
+        delta = grid[ok] - pos
+        order = np.lexsort((out["cost"][ok], (delta != 0).sum(axis=1), np.abs(delta).sum(axis=1)))
+        return grid[ok[order[0]]], len(grid)
+
+    def repair(self, actions: dict, violations: dict[str, float]) -> dict | None:
+        """The feasible joint position nearest the proposal (module docstring), or ``None``."""
+        best, _ = self.nearest_feasible(self.positions(actions))
+        return None if best is None else self.action(best)
+
+    def fallback(self) -> dict:
+        """The oracle's exhaustive optimum for the current state."""
+        return self.env.oracle().action

@@ -47,9 +47,16 @@ def evaluate_command(
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Environment option KEY=VALUE.")
     ] = None,
+    day: Annotated[
+        list[int] | None,
+        typer.Option("--day", "-d", help="Scenario day to play (repeatable; replaces -e)."),
+    ] = None,
+    safety: bool = typer.Option(
+        False, "--safety", help="Pass every decision through the env's safety layer."
+    ),
 ) -> None:
     """Play a policy on an environment and print the paper's metrics and the violations."""
-    from dispatchlab.learning.evaluate import EvaluationConfig, evaluate, summarize
+    from dispatchlab.learning.evaluate import POLICIES, EvaluationConfig, evaluate, summarize
 
     try:
         env_spec(env)
@@ -57,12 +64,29 @@ def evaluate_command(
         raise typer.BadParameter(str(err.args[0]), param_hint="ENV") from None
     instance = make_env(env, **_parse_params(option))
     act = _policy(policy, env)
+    layer = None
+    if safety:
+        from dispatchlab.learning.safety import make_safety_layer, shielded
+
+        try:
+            layer = make_safety_layer(env, instance)
+        except KeyError as err:
+            raise typer.BadParameter(str(err.args[0]), param_hint="--safety") from None
+        act = shielded(POLICIES.get(act, act), layer)
     try:
-        config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
+        config = EvaluationConfig(
+            episodes=episodes, seed=seed, max_steps=max_steps, days=tuple(day) if day else None
+        )
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--episodes / --max-steps") from None
     summary = summarize(evaluate(instance, act, config)).iloc[0]
-    table = Table(title=f"{env}: policy {policy}, {episodes} episode(s) from seed {seed}")
+    if layer is not None:
+        stats = layer.stats
+        summary["safety_repaired_share"] = stats.repaired_share
+        for key, value in stats.as_dict().items():
+            summary[f"safety_{key}"] = value
+    title = f"{env}: policy {policy}{' + safety' if safety else ''}, {config.episodes} episode(s)"
+    table = Table(title=title)
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for key, value in summary.items():

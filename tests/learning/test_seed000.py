@@ -176,7 +176,6 @@ def test_compare_on_a_stressed_case_plays_that_case(tiny, raw):
         compare(tiny, CompareConfig(days=1, policies=("learned-gcn",)), progress=False)
 
 
-@pytest.mark.slow  # ~15 s alone on 2 cores (GCN data + 1 round); 45 s on a loaded machine
 def test_cli_train_quick_with_the_gcn_writes_a_checkpoint_that_plays_gcn_prices(tmp_path):
     """`dispatchlab train seed000 --quick` (GCN on) → a checkpoint with the GCN → its
     `learned-gcn` policy plays a day at predicted prices, scored at the exact ones."""

@@ -32,7 +32,8 @@ from dispatchlab.learning.methods.seed000.compare import (
     compare,
     summarize,
 )
-from dispatchlab.learning.methods.seed000.method import Seed000Config, train
+from dispatchlab.learning.methods.seed000.config import Seed000Config
+from dispatchlab.learning.methods.seed000.method import train
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 
@@ -59,7 +60,7 @@ def main() -> None:
             runs[-1]["gcn"] = method.gcn.metrics
         print(f"seed {seed}: trained in {train_s:.0f} s", flush=True)
     counterparts = compare(
-        method, dataclasses.replace(base, policies=("exact", "sp", "mpc", "random"))
+        method, dataclasses.replace(base, policies=("exact", "sp", "mpc", "hold", "random"))
     )
     table = pd.concat([*frames, counterparts.assign(seed=-1)], ignore_index=True)
     exact = table["day"].map(table[table["policy"] == "exact"].set_index("day")["reward_usd"])

@@ -13,7 +13,7 @@ from rich.text import Text
 from dispatchlab.cases.library import ENTRIES, list_cases, load_case
 from dispatchlab.cli_common import BAD_INPUT, bad_input, hide_flag_types
 from dispatchlab.learning.cli_envs import envs_app, evaluate_command
-from dispatchlab.learning.methods.seed000.cli import compare_app, train_app
+from dispatchlab.learning.cli_methods import compare_app, train_app
 from dispatchlab.learning.reduce.cli import reduce_app
 from dispatchlab.sweep.cli import sweep_command as _sweep_command
 
@@ -132,7 +132,7 @@ app.command("sweep")(_sweep_command)  # dispatchlab/sweep/cli.py: grid sweeps, l
 app.add_typer(envs_app, name="envs")  # dispatchlab/learning/cli_envs.py
 app.command("evaluate")(evaluate_command)
 app.add_typer(reduce_app, name="reduce")  # dispatchlab/learning/reduce/cli.py
-app.add_typer(train_app, name="train")  # dispatchlab/learning/methods/seed000/cli.py
+app.add_typer(train_app, name="train")  # dispatchlab/learning/cli_methods.py (METHODS)
 app.add_typer(compare_app, name="compare")
 
 

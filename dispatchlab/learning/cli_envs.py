@@ -51,6 +51,10 @@ def evaluate_command(
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Environment option KEY=VALUE.")
     ] = None,
+    day: Annotated[
+        list[int] | None,
+        typer.Option("--day", "-d", help="Scenario day to play (repeatable; replaces -e)."),
+    ] = None,
 ) -> None:
     """Play a policy on an environment and print the paper's metrics and the violations."""
     from dispatchlab.learning.evaluate import EvaluationConfig, evaluate, summarize
@@ -64,13 +68,28 @@ def evaluate_command(
         act = _policy(policy, env)
     except BAD_INPUT as err:
         raise bad_input(err) from err
+    layer = None
+    if safety:
+        from dispatchlab.learning.safety import make_safety_layer
+
+        try:
+            layer = make_safety_layer(env, instance)
+        except KeyError as err:
+            raise typer.BadParameter(str(err.args[0]), param_hint="--safety") from None
     try:
-        config = EvaluationConfig(episodes=episodes, seed=seed, max_steps=max_steps)
+        config = EvaluationConfig(
+            episodes=episodes, seed=seed, max_steps=max_steps, days=tuple(day) if day else None
+        )
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--episodes / --max-steps") from None
-    summary = summarize(evaluate(instance, act, config, safety=safety)).iloc[0]
-    layer = ", safety layer on" if safety else ""
-    table = Table(title=f"{env}: policy {policy}{layer}, {episodes} episode(s) from seed {seed}")
+    summary = summarize(evaluate(instance, act, config, safety=layer or False)).iloc[0]
+    if layer is not None:
+        stats = layer.stats
+        summary["safety_repaired_share"] = stats.repaired_share
+        for key, value in stats.as_dict().items():
+            summary[f"safety_{key}"] = value
+    title = f"{env}: policy {policy}{' + safety' if safety else ''}, {config.episodes} episode(s)"
+    table = Table(title=title)
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for key, value in summary.items():

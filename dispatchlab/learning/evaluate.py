@@ -36,8 +36,14 @@ class EvaluationConfig:
     max_steps: int | None = None  #: stop an episode early after this many steps (None: to the end)
     with_oracle: bool = False  #: also solve the oracle on every state (its objective per step)
     progress: bool = True  #: show a progress bar
+    #: scenario days: episode e plays ``reset(seed=seed + e, options={"day": days[e]})``, so
+    #: policies compared in separate runs play the same days; None: the seed picks the day
+    days: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.days is not None:
+            object.__setattr__(self, "days", tuple(self.days))
+            object.__setattr__(self, "episodes", len(self.days))
         if self.episodes < 1:
             raise ValueError(f"episodes must be ≥ 1, got {self.episodes}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -119,7 +125,8 @@ def summarize(steps: pd.DataFrame) -> pd.DataFrame:
 
 def _episode(env: Any, act: Policy, episode: int, config: EvaluationConfig) -> list[dict]:
     seed = config.seed + episode
-    observations, _ = env.reset(seed=seed)
+    options = None if config.days is None else {"day": config.days[episode]}
+    observations, _ = env.reset(seed=seed, options=options)
     _seed_spaces(env, seed)
     rows: list[dict[str, Any]] = []
     step = 0

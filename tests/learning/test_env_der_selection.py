@@ -81,7 +81,6 @@ def test_oracle_beats_random_selections(env):
     assert max(info["violations"].values()) < 1e-9
     # the reduced LP over 18 DERs cannot beat the full LP over 129
     assert best.info["gap_usd_per_h"] >= -1e-6
-    assert best.objective == pytest.approx(best.info["full_objective_usd_per_h"])
     rng = np.random.default_rng(0)
     randoms = [env.evaluate(_random_selection(env, rng))[0] for _ in range(1000)]
     assert reward >= max(randoms)

@@ -60,7 +60,10 @@ def test_replay_ring_overwrites_oldest():
         obs = np.full((3, 2), i, np.float32)
         buf.add(obs, np.full(3, i), np.full(3, float(i)), obs, False)
     assert len(buf) == 5 and buf.added == 9
-    assert sorted(buf.action.tolist()) == [1, 2, 2, 2, 1][:5] or set(buf.action) == {1, 2}
+    # batches of 3 into 5 slots: 0s at 0–2, 1s at 3, 4, 0, then 2s at 1–3 (the oldest first)
+    assert buf.action.tolist() == [1, 2, 2, 2, 1]
+    np.testing.assert_array_equal(buf.reward, [1.0, 2.0, 2.0, 2.0, 1.0])
+    np.testing.assert_array_equal(buf.obs[:, 0], [1.0, 2.0, 2.0, 2.0, 1.0])
     with pytest.raises(ValueError, match="'obs' has shape"):
         buf.add(np.zeros((2, 3)), np.zeros(2), 0.0, np.zeros((2, 2)), False)
 

@@ -36,4 +36,21 @@ def make_safety_layer(env_name: str, env: Any, **options: Any) -> SafetyLayer:
     return getattr(import_module(module), attr)(env, **options)
 
 
-__all__ = ["SAFETY_LAYERS", "TOL", "SafetyLayer", "SafetyStats", "make_safety_layer"]
+def shielded(policy: Any, layer: SafetyLayer) -> Any:
+    """``policy(env, observations) -> actions`` with every decision passed through ``layer``."""
+
+    def safe(env: Any, observations: Any) -> Any:
+        return layer.filter(policy(env, observations))[0]
+
+    safe.name = f"{getattr(policy, 'name', getattr(policy, '__name__', 'policy'))}+safety"
+    return safe
+
+
+__all__ = [
+    "SAFETY_LAYERS",
+    "TOL",
+    "SafetyLayer",
+    "SafetyStats",
+    "make_safety_layer",
+    "shielded",
+]

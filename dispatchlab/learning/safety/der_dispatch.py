@@ -20,6 +20,8 @@ The shared protocol and its counting are in :mod:`dispatchlab.learning.safety.ba
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -38,6 +40,18 @@ class DERDispatchSafetyLayer(SafetyLayer):
         super().__init__(env, time_limit=time_limit)
         self.core = env.core
         self.max_rounds = max_rounds  #: AC checks of successive projections before falling back
+
+    def filter(self, actions):
+        """:meth:`SafetyLayer.filter` on the action array (n_units,) or on the PettingZoo
+        dict agent -> action; the safe actions come back in the form they were given."""
+        if not isinstance(actions, Mapping):
+            return super().filter(np.asarray(actions))
+        agents = self.env.possible_agents
+        safe, outcome = super().filter(np.array([float(actions[a]) for a in agents]))
+        as_int = self.core.cfg.action_mode == "discrete"
+        return {
+            a: int(v) if as_int else float(v) for a, v in zip(agents, safe, strict=True)
+        }, outcome
 
     # --------------------------------------------------------------------------- checks
     def band_bounds(self) -> tuple[np.ndarray, np.ndarray]:

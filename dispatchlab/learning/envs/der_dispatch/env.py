@@ -214,6 +214,13 @@ class DERDispatchEnv(ParallelEnv, _ArrayAPI):
     def reset(
         self, seed: int | None = None, options: dict | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        """Start an episode; ``options={"day": d}`` plays scenario day ``d`` (the same as
+        ``seed=d``: a day is its scenario seed), so every policy can play the same days."""
+        day = (options or {}).get("day")
+        if day is not None:
+            if isinstance(day, bool) or not float(day).is_integer() or day < 0:
+                raise ValueError(f"reset(options={{'day': {day!r}}}): a non-negative integer")
+            seed = int(day)
         obs = self.reset_arrays(seed)
         self.agents = list(self.possible_agents)
         info = {"scenario_seed": self.scenario_seed}
@@ -324,7 +331,10 @@ class VectorDERDispatchEnv(_ArrayAPI):
         self._done = False
         return self.core.reset(seeds)
 
-    reset = reset_arrays
+    def reset(self, seed: int | Sequence[int] | None = None, options: dict | None = None):
+        """:meth:`reset_arrays`; ``options={"days": [...]}`` gives the scenario days."""
+        days = (options or {}).get("days")
+        return self.reset_arrays(seed if days is None else [int(d) for d in days])
 
     def step_arrays(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         """``actions`` (num_envs, n_units) → obs (num_envs, n_units, obs_dim), rewards

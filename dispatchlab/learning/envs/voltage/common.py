@@ -50,9 +50,14 @@ class Profiles:
     def n_steps(self) -> int:
         return self.load_p_mw.shape[1]
 
-    def draw(self, rng: np.random.Generator, config: ProfileConfig) -> tuple[np.ndarray, ...]:
-        """One episode: (load_p, load_q, avail), each (step, element), from ``rng``."""
-        day = int(rng.integers(self.load_p_mw.shape[0]))
+    def draw(
+        self, rng: np.random.Generator, config: ProfileConfig, day: int | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """One episode: (load_p, load_q, avail), each (step, element), from ``rng``; ``day``
+        (an index into the candidate days) fixes the base day, the noise still comes from rng."""
+        n_days = self.load_p_mw.shape[0]
+        drawn = int(rng.integers(n_days))  # drawn even when fixed: the noise stream stays put
+        day = drawn if day is None else check_day(day, n_days)
         shape = self.load_p_mw.shape[1:]
         f_load = np.maximum(0.0, 1.0 + config.load_noise * rng.standard_normal(shape))
         res_shape = self.avail_mw.shape[1:]
@@ -153,6 +158,28 @@ def incidence(positions: np.ndarray, n: int, scale: float = 1.0) -> MatOp:
     return MatOp(sp.csr_matrix((np.full(k, scale), (np.arange(k), positions)), shape=(k, n)))
 
 
+def check_day(day, n_days: int) -> int:
+    """``day`` as an index into the ``n_days`` candidate days, or a clear error."""
+    if isinstance(day, bool) or not float(day).is_integer() or not 0 <= int(day) < n_days:
+        raise ValueError(
+            f"reset(options={{'day': {day!r}}}): the day must be an integer in 0…{n_days - 1} "
+            f"(the env's profile days: ProfileConfig.days, or the case's one series)"
+        )
+    return int(day)
+
+
+def days_option(options: dict | None, n: int) -> list[int | None]:
+    """Per-scenario base days from reset ``options``: ``{"day": d}`` (every scenario) or
+    ``{"days": [d0, …]}`` (one per scenario); None where not given."""
+    options = options or {}
+    if "days" in options:
+        days = list(options["days"])
+        if len(days) != n:
+            raise ValueError(f"reset(options={{'days': …}}) needs {n} entries, got {len(days)}")
+        return days
+    return [options.get("day")] * n
+
+
 def seeds_for(seed: int | Sequence[int] | None, n: int) -> list[int | None]:
     """Per-scenario seeds of a vectorised reset: an int s gives s, s+1, …, s+n−1."""
     if seed is None:
@@ -198,7 +225,8 @@ class SingleScenario:
         self._setup(case, config, options, 1)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        self.core.reset(self._rngs_for(seed, 1))
+        """Start an episode; ``options={"day": d}`` plays base day ``d`` of the profiles."""
+        self.core.reset(self._rngs_for(seed, 1), days_option(options, 1))
         self.agents = list(self.possible_agents)
         info = {"time_step": 0}
         return self._observe(), {a: info for a in self.agents}
@@ -215,7 +243,8 @@ class VectorScenarios:
         self._setup(case, config, options, self.num_envs)
 
     def reset(self, seed: int | list[int] | None = None, options: dict | None = None):
-        self.core.reset(self._rngs_for(seed, self.num_envs))
+        """Start the episodes; ``options``: ``{"day": d}`` or ``{"days": [d0, …]}``."""
+        self.core.reset(self._rngs_for(seed, self.num_envs), days_option(options, self.num_envs))
         self.agents = list(self.possible_agents)
         return self._observe(), {"time_step": 0}
 

@@ -125,8 +125,12 @@ class VoltageCore:
         ]
 
     # ------------------------------------------------------------------------ episode state
-    def reset(self, rngs: list[np.random.Generator]) -> None:
-        draws = [self.profiles.draw(rng, self.config.profiles) for rng in rngs]
+    def reset(self, rngs: list[np.random.Generator], days: list | None = None) -> None:
+        days = days or [None] * len(rngs)
+        draws = [
+            self.profiles.draw(rng, self.config.profiles, day)
+            for rng, day in zip(rngs, days, strict=True)
+        ]
         self.load_p, self.load_q, self.avail = (np.stack(x) for x in zip(*draws, strict=True))
         self.t = 0
         self.p_prev = np.tile(self.p_init, (self.n_scen, 1))

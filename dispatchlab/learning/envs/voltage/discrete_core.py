@@ -146,8 +146,12 @@ class DiscreteVoltageCore:
         self.profiles.noisy = np.ones(len(self.dgs), bool)
 
     # ------------------------------------------------------------------------- stepping
-    def reset(self, rngs: list[np.random.Generator]) -> None:
-        draws = [self.profiles.draw(rng, self.config.profiles) for rng in rngs]
+    def reset(self, rngs: list[np.random.Generator], days: list | None = None) -> None:
+        days = days or [None] * len(rngs)
+        draws = [
+            self.profiles.draw(rng, self.config.profiles, day)
+            for rng, day in zip(rngs, days, strict=True)
+        ]
         self.load_p, self.load_q, self.dg_p = (np.stack(x) for x in zip(*draws, strict=True))
         self.t = 0
         self.pos = np.tile(self.init_pos, (self.n_scen, 1))

@@ -23,6 +23,7 @@ seed000 §4.1's metrics — so the numbers are comparable row by row:
 * ``mpc`` — model predictive control (:func:`~dispatchlab.solvers.problems.mpc.run_mpc`): the
   mean-forecast day-ahead plan, then a rolling ``mpc_horizon``-step LP re-solved every step
   with the realized PV of the day (the env's scenario) and refreshed forecasts;
+* ``hold`` — do nothing: PV sells all it has, storage and flexible load at 0 MW (nearest level);
 * ``random`` — uniform random levels.
 
 SP and MPC decide in MW on their own copper-plate model; their set-points are played in the
@@ -54,7 +55,7 @@ from dispatchlab.solvers.problems.stochastic import (
     solve_two_stage,
 )
 
-POLICIES = ("learned", "learned-gcn", "exact", "sp", "mpc", "random")
+POLICIES = ("learned", "learned-gcn", "exact", "sp", "mpc", "hold", "random")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,14 @@ class CompareConfig:
 
     days: int = 5  #: test days = scenario seeds first_day … first_day + days − 1
     first_day: int = 0  #: first test scenario seed (training seeds start at 10 000)
-    policies: tuple[str, ...] = ("learned", "exact", "sp", "mpc", "random")  #: from POLICIES
+    policies: tuple[str, ...] = (
+        "learned",
+        "exact",
+        "sp",
+        "mpc",
+        "hold",
+        "random",
+    )  #: from POLICIES
     safety: bool = True  #: pass the learned decisions through the safety layer
     sp_scenarios: int = 10  #: PV scenarios of the two-stage SP
     mpc_horizon: int = 16  #: MPC window, steps (16 × 15 min = 4 h)
@@ -143,6 +151,15 @@ def _day(env, day_seed: int, decide: Callable, *, safety: bool, score_env=None) 
         "setpoint_clips": clips,
         "decision_ms": 1e3 * spent / core.n_steps,
     }
+
+
+def hold_levels(core) -> np.ndarray:
+    """The do-nothing decision at the current step: every PV unit sells all it has, storage
+    and flexible load stay at 0 MW — as discrete levels (the nearest level to that output)."""
+    lo, hi = core.lo[0], core.hi[0]
+    target = np.clip(np.where(core.units.kind == PV, hi, 0.0), lo, hi)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.rint((target - lo) / span * (core.n_levels - 1)).astype(np.int64)
 
 
 # ------------------------------------------------------------------ exact counterparts
@@ -238,6 +255,9 @@ def _play(name, method, config, day_seed, realized_pv, disc, kinds) -> dict:
     if name == "exact":
         t_limit = config.oracle_time_limit
         decide = lambda env, k: (env.oracle(time_limit=t_limit).info["action_array"], 0)  # noqa: E731
+        return _day(disc, day_seed, decide, safety=False)
+    if name == "hold":
+        decide = lambda env, k: (hold_levels(env.core), 0)  # noqa: E731
         return _day(disc, day_seed, decide, safety=False)
     if name == "random":
         rng = np.random.default_rng([config.seed, day_seed])

@@ -3,7 +3,7 @@ controllers dispatch their DERs from local observations and the price (Yin et al
 
 Readable top to bottom:
 
-1. :class:`Seed000Config` — every hyperparameter (the GCN's and the DQN's in nested configs);
+1. :class:`~.config.Seed000Config` — every hyperparameter, with its source in the paper;
 2. :func:`train` — the regional agent by supervised learning on exact DLMPs
    (:mod:`.price_gcn`), then the edge controllers by centralized training with one shared
    experience pool and one network per DER type (:mod:`~dispatchlab.learning.agents.dqn`, §3.4)
@@ -21,15 +21,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from dispatchlab.learning.agents.dqn import DuelingDQNConfig, SharedDuelingDQN
 from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
 from dispatchlab.learning.envs.der_dispatch.units import KINDS
+from dispatchlab.learning.methods.seed000.config import Seed000Config
 from dispatchlab.learning.methods.seed000.price_data import SamplingConfig
 from dispatchlab.learning.methods.seed000.price_gcn import (
     GCNPriceModel,
@@ -42,35 +43,6 @@ from dispatchlab.learning.seeding import seed_everything
 
 METHOD = "seed000"
 OBS_DIM = 8
-
-
-@dataclass(frozen=True)
-class Seed000Config:
-    """The hierarchical method's hyperparameters (one line each)."""
-
-    case: str = "ieee33-seed000"  #: feeder (a case with a 15-min time series)
-    n_units: int | None = None  #: None: the case's DERs; N: the env's split into N units
-    n_levels: int = 5  #: discrete action levels per unit (5 ⊇ the paper's −1, 0, ½, 1 p.u.)
-    rounds: int = 40  #: training rounds; each plays ``num_envs`` scenario-days
-    num_envs: int = 8  #: scenario-days stepped together by the batched engine
-    reward_scale: float = 0.1  #: rewards ($ per unit-step) are multiplied by this for the TD loss
-    train_seed_offset: int = 10_000  #: training scenario seeds start here (test days: < 10 000)
-    val_days: int = 4  #: validation scenario-days, played greedily to select the weights kept
-    val_seed_offset: int = 5_000  #: validation scenario seeds (apart from training and test)
-    eval_every: int = 5  #: rounds between validations (and after the last round)
-    dqn: DuelingDQNConfig = field(default_factory=DuelingDQNConfig)  #: edge controllers
-    gcn: PriceGCNConfig = field(default_factory=PriceGCNConfig)  #: regional agent
-    train_gcn: bool = True  #: False: no regional agent (exact prices only)
-    torch_threads: int = 2  #: torch intra-op threads (the 2-core budget of the issue)
-    seed: int = 0  #: seeds torch, the DQN's RNG, scenario seeds and the GCN
-
-    def __post_init__(self) -> None:
-        for name in ("n_levels", "rounds", "num_envs", "eval_every", "torch_threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (2 if name == "n_levels" else 1):
-                raise ValueError(f"Seed000Config.{name} must be a positive integer, got {value!r}")
-        if self.val_days < 0 or not self.reward_scale > 0:
-            raise ValueError("Seed000Config: val_days must be ≥ 0 and reward_scale > 0")
 
 
 def _env_options(cfg: Seed000Config) -> dict:
@@ -191,9 +163,12 @@ def policy_from_checkpoint(path: str | Path, env_name: str) -> Callable:
 
 
 # ------------------------------------------------------------------------------- training
-def train(config: Seed000Config, log: Callable | None = print) -> Seed000Method:
+def train(
+    config: Seed000Config, log: Callable | None = print, progress: bool = False
+) -> Seed000Method:
     """Train the regional agent (if ``train_gcn``) and the edge controllers; metrics record
-    the training reward curve, times and the GCN's LMP errors."""
+    the training reward curve, times and the GCN's LMP errors. ``progress`` shows a bar over
+    the training rounds with the time left (tqdm)."""
     torch.set_num_threads(config.torch_threads)
     t0 = time.perf_counter()
     gcn = None
@@ -210,7 +185,7 @@ def train(config: Seed000Config, log: Callable | None = print) -> Seed000Method:
             log(f"price GCN: {gcn.metrics}")
     t_gcn = time.perf_counter() - t0
     rng = seed_everything(config.seed)  # after the GCN: the same controllers with or without it
-    dqn, curve, val_curve = train_controllers(config, rng, log)
+    dqn, curve, val_curve = train_controllers(config, rng, log, progress)
     metrics = {
         "gcn_train_s": t_gcn,
         "dqn_train_s": time.perf_counter() - t0 - t_gcn,
@@ -222,7 +197,10 @@ def train(config: Seed000Config, log: Callable | None = print) -> Seed000Method:
 
 
 def train_controllers(
-    config: Seed000Config, rng: np.random.Generator, log: Callable | None = print
+    config: Seed000Config,
+    rng: np.random.Generator,
+    log: Callable | None = print,
+    progress: bool = False,
 ) -> tuple[SharedDuelingDQN, list[float], list[tuple[int, float]]]:
     """Centralized training, shared pool per DER type, exact LMPs (§3.4). Every
     ``eval_every`` rounds the greedy policy plays the validation days; the weights with the
@@ -241,7 +219,8 @@ def train_controllers(
     dqn = SharedDuelingDQN(dict.fromkeys(groups, config.n_levels), OBS_DIM, config.dqn, rng)
     curve: list[float] = []
     step = 0
-    for r in range(config.rounds):
+    bar = tqdm(range(config.rounds), desc="seed000 rounds", unit="round", disable=not progress)
+    for r in bar:
         base = config.train_seed_offset + config.seed * 1_000_003 + r * config.num_envs
         obs = venv.reset_arrays([base + i for i in range(config.num_envs)])
         if r == 0:  # observation scalers from the first (all-random) round's start states
@@ -271,13 +250,14 @@ def train_controllers(
             obs = nxt
             step += 1
         curve.append(total / config.num_envs)
+        bar.set_postfix(day_reward_usd=f"{curve[-1]:.1f}", eps=f"{eps:.2f}")
         last = r == config.rounds - 1
         if config.val_days > 0 and ((r + 1) % config.eval_every == 0 or last):
             val = greedy_day_reward(dqn, val_env, val_seeds, groups)
             val_curve.append((r + 1, val))
             if val > best:
                 best, best_arrays = val, dqn.arrays()
-        if log and (r % max(1, config.rounds // 10) == 0 or last):
+        if log and not progress and (r % max(1, config.rounds // 10) == 0 or last):
             log(f"round {r + 1}/{config.rounds}: day reward {curve[-1]:.2f} $, ε {eps:.3f}")
     if best_arrays is not None:
         dqn.load_arrays(best_arrays)

@@ -160,6 +160,11 @@ def fit(config: PriceGCNConfig, dataset: PriceDataset | None = None, log=print) 
     n_test = max(1, round(config.test_fraction * len(episodes)))
     is_test = np.isin(dataset.episode, episodes[:n_test])
     test, train = np.flatnonzero(is_test), np.flatnonzero(~is_test)
+    if len(train) == 0:
+        raise ValueError(
+            f"the price GCN needs ≥ 2 sampled days to hold one out; got {len(episodes)} "
+            "(raise sampling.episodes_per_setting)"
+        )
     x, y = dataset.x, dataset.y
     x_mean, x_std = x[train].mean(axis=(0, 1)), x[train].std(axis=(0, 1)) + 1e-9
     y_mean, y_std = y[train].mean(axis=0), y[train].std(axis=0) + 1e-6

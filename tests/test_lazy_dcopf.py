@@ -53,7 +53,7 @@ def test_auto_picks_btheta_below_the_threshold_and_lazy_above(monkeypatch):
                 "p_max_mw": [10.0],
                 "p_min_mw": [-10.0],
                 "e_max_mwh": [20.0],
-            }  # fmt: skip
+            }
         )
     )
     assert api.choose_dc_formulation(storage)[0] == "btheta"

@@ -133,12 +133,13 @@ def test_case_made_infeasible_by_its_angle_limits_reports_infeasible():
 
 
 # ------------------------------------------------------------------ PGLib with PYPOWER
-def _pypower_dcopf(path: Path, limit_deg: float) -> tuple[float, np.ndarray]:
+def _pypower_dcopf(path: Path, limit_deg: float) -> dict:
     """PYPOWER's DC OPF (pandapower.pypower.opf, PF_DC) on the raw MATPOWER matrices of
     ``path`` with every branch's ANGMIN/ANGMAX set to ∓limit: its opf_setup adds the 'ang'
-    rows of makeAang, as MATPOWER does. Returns (objective, θ_f − θ_t in degrees)."""
-    from pandapower.pypower.idx_brch import ANGMAX, ANGMIN, F_BUS, T_BUS
-    from pandapower.pypower.idx_bus import VA
+    rows of makeAang, as MATPOWER does. Returns the objective, θ_f − θ_t (degrees), the LMPs
+    and MU_ANGMAX − MU_ANGMIN ($/h per degree)."""
+    from pandapower.pypower.idx_brch import ANGMAX, ANGMIN, F_BUS, MU_ANGMAX, MU_ANGMIN, T_BUS
+    from pandapower.pypower.idx_bus import LAM_P, VA
     from pandapower.pypower.opf import opf
     from pandapower.pypower.ppoption import ppoption
 
@@ -158,7 +159,12 @@ def _pypower_dcopf(path: Path, limit_deg: float) -> tuple[float, np.ndarray]:
     assert res["success"]
     va = res["bus"][:, VA]
     b = res["branch"]
-    return float(res["f"]), va[b[:, F_BUS].astype(int)] - va[b[:, T_BUS].astype(int)]
+    return {
+        "objective": float(res["f"]),
+        "angle_diff_deg": va[b[:, F_BUS].astype(int)] - va[b[:, T_BUS].astype(int)],
+        "lmp": res["bus"][:, LAM_P],
+        "mu_deg": b[:, MU_ANGMAX] - b[:, MU_ANGMIN],
+    }
 
 
 @pytest.mark.parametrize(
@@ -174,12 +180,23 @@ def test_pglib_with_binding_limits_matches_pypower(name, limit):
     case = read_matpower(path)
     free = solve(case, "dcopf", allow_shedding=False)
     case = case.replace(branches=case.branches.assign(angmin_deg=-limit, angmax_deg=limit))
-    ref_obj, ref_diff = _pypower_dcopf(path, limit)
+    ref = _pypower_dcopf(path, limit)
     results = {w: solve(case, p, allow_shedding=False, **o) for w, (p, o) in FORMULATIONS.items()}
     bt = results["btheta"]
-    assert bt.objective == pytest.approx(ref_obj, rel=1e-7)
+    assert bt.objective == pytest.approx(ref["objective"], rel=1e-7)
     assert bt.objective > free.objective * (1 + 1e-3)  # the limits bind and cost something
-    np.testing.assert_allclose(bt.branch["angle_diff_deg"], ref_diff, atol=1e-4)
+    np.testing.assert_allclose(bt.branch["angle_diff_deg"], ref["angle_diff_deg"], atol=1e-4)
+    np.testing.assert_allclose(bt.bus["lmp_usd_per_mwh"], ref["lmp"], atol=1e-4)
+    # parallel branches share one angle difference, so only the sum of their duals is unique
+    # (PYPOWER's interior point splits it evenly, a vertex puts it on one): compare per bus pair
+    br = case.branches
+    sign = np.where(br["from_bus"] < br["to_bus"], 1.0, -1.0)
+    f, t = br["from_bus"].to_numpy(), br["to_bus"].to_numpy()
+    pair = np.minimum(f, t) * 1_000_000 + np.maximum(f, t)
+    ours = pd.Series(sign * bt.branch["angle_shadow_price_usd_per_deg_h"].to_numpy()).groupby(pair)
+    theirs = pd.Series(sign * ref["mu_deg"]).groupby(pair)
+    tol = 1e-6 * max(1.0, np.abs(ref["mu_deg"]).max())
+    np.testing.assert_allclose(ours.sum(), theirs.sum(), atol=tol)
     for way, r in results.items():
         assert r.optimal, way
         assert r.objective == pytest.approx(bt.objective, rel=1e-9), way

@@ -3,8 +3,8 @@
 :func:`diagnose` takes the (infeasible) dispatch LinearModel, loads it into a fresh HiGHS
 instance and adds non-negative, heavily penalised slack columns to every row that can make the
 problem infeasible: power balance (per bus for B-θ; per bus through the PTDF for the PTDF
-formulation; per period on a copper plate), branch limits, ramps, reserve requirements and the
-storage terminal condition. It is solved twice:
+formulation; per period on a copper plate), branch and angle-difference limits, ramps,
+reserve requirements and the storage terminal condition. It is solved twice:
 
 * stage ``shortfall``: balance slack is cheap, the others ten times dearer: *where* is power
   missing (or in surplus), bus by bus, period by period;

@@ -78,5 +78,5 @@ def test_every_formulation_same_optimum_with_the_case_angle_limits(name):
         r = dl.solve(case, "dcopf", formulation=formulation, allow_shedding=False)
         assert r.objective == pytest.approx(ref.objective, rel=1e-8), formulation
         np.testing.assert_allclose(r.gen["p_mw"], ref.gen["p_mw"], atol=1e-4)
-    sced = dl.solve(case, "sced", contingencies=[], allow_shedding=False)
+    sced = dl.solve(case, "sced", formulation="auto", contingencies=[], allow_shedding=False)
     assert sced.objective == pytest.approx(ref.objective, rel=1e-8)

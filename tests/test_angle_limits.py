@@ -246,3 +246,17 @@ def test_multiperiod_network_rows_hold_in_every_period():
     ]  # no ramps or storage: the periods are independent
     assert objs[0] == pytest.approx(sum(singles), rel=1e-9)
     assert objs[1:] == pytest.approx([objs[0]] * 2, rel=1e-9)
+
+
+def test_verify_flags_a_dispatch_beyond_the_angle_limit():
+    from dispatchlab.solvers.verify import verify
+
+    case = triangle(10.0)
+    assert verify(case, solve(case, "dcopf", allow_shedding=False)).ok  # at the limit: clean
+    free = solve(case, "dcopf", angle_limits=False, allow_shedding=False)
+    bad = verify(case, free).violations  # the unconstrained dispatch: 12.575° on branch 2
+    row = bad.query("quantity == 'angle_diff_max_deg'")
+    assert row["id"].tolist() == [2]
+    assert row["value"].iloc[0] == pytest.approx(12.575, abs=1e-3)
+    assert row["limit"].iloc[0] == pytest.approx(10.0)
+    assert row["amount"].iloc[0] == pytest.approx(2.575, abs=1e-3)

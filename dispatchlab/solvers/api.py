@@ -20,7 +20,7 @@ from dispatchlab.solvers.status import Status
 BACKENDS = ("auto", "highs", "clarabel", "pyomo")
 
 #: ``formulation="auto"`` (the dcopf default) turns to lazy PTDF rows from this many buses
-#: on (measured by benchmarks/bench_dcopf_formulations.py, see docs/solvers.md)
+#: on (timed on the shipped cases: docs/solvers.md, "Why auto picks what it picks")
 AUTO_LAZY_MIN_BUSES = 1000
 
 #: problem name -> (network formulation of a fixed model, multi-period by default); ``solve``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import dispatchlab as dl
@@ -25,3 +26,57 @@ def test_case5_lazy_adds_the_congested_line():
     lazy = dl.solve(dl.load_case("pglib/case5_pjm"), "dcopf", formulation="lazy")
     assert lazy.objective == pytest.approx(17479.897, abs=1e-2)
     assert lazy.info["rounds"] >= 1 and lazy.info["constraints_added"] >= 1
+
+
+# ------------------------------------------------------------------ formulation="auto"
+def test_auto_picks_btheta_below_the_threshold_and_lazy_above(monkeypatch):
+    from dispatchlab.solvers import api
+
+    case = dl.load_case("pglib/case118_ieee")
+    assert api.choose_dc_formulation(case)[0] == "btheta"
+    small = dl.solve(case, "dcopf")  # auto is the default
+    assert small.info["formulation"] == "btheta"
+    assert small.info["formulation_choice"] == "auto: 118 buses < 1000, btheta"
+    monkeypatch.setattr(api, "AUTO_LAZY_MIN_BUSES", 100)
+    large = dl.solve(case, "dcopf", formulation="auto")
+    assert large.info["formulation"] == "lazy" and large.info["method"] == "lazy"
+    assert large.info["formulation_choice"].startswith("auto: 118 buses >= 100")
+    assert large.objective == pytest.approx(small.objective, rel=1e-9)
+    # where the lazy loop lacks a feature, auto stays with a full model
+    assert api.choose_dc_formulation(case, "pyomo")[0] == "btheta"
+    assert api.choose_dc_formulation(case, "auto", {"losses": True})[0] == "ptdf"
+    storage = case.replace(
+        ders=pd.DataFrame(
+            {
+                "bus": [1],
+                "kind": ["storage"],
+                "p_max_mw": [10.0],
+                "p_min_mw": [-10.0],
+                "e_max_mwh": [20.0],
+            }
+        )
+    )
+    assert api.choose_dc_formulation(storage)[0] == "btheta"
+    assert api.choose_dc_formulation(storage, "auto", {"storage_exclusive": "off"})[0] == "lazy"
+
+
+def test_auto_threshold_sits_between_shipped_cases():
+    from dispatchlab.solvers.api import AUTO_LAZY_MIN_BUSES, choose_dc_formulation
+
+    assert AUTO_LAZY_MIN_BUSES == 1000  # docs/solvers.md gives the measurements behind it
+    assert choose_dc_formulation(dl.load_case("pglib/case500_goc"))[0] == "btheta"
+    assert choose_dc_formulation(dl.load_case("pglib/case1354_pegase"))[0] == "lazy"
+
+
+@pytest.mark.parametrize("name", ["pglib/case5_pjm", "pglib/case14_ieee", "pglib/case30_ieee",
+                                  "pglib/case57_ieee", "pglib/case118_ieee"])  # fmt: skip
+def test_every_formulation_same_optimum_with_the_case_angle_limits(name):
+    case = dl.load_case(name)
+    ref = dl.solve(case, "dcopf", formulation="btheta", allow_shedding=False)
+    assert ref.optimal and ref.branch["angle_diff_deg"].abs().max() <= 30.0  # PGLib: ±30°
+    for formulation in ("ptdf", "lazy", "auto"):
+        r = dl.solve(case, "dcopf", formulation=formulation, allow_shedding=False)
+        assert r.objective == pytest.approx(ref.objective, rel=1e-8), formulation
+        np.testing.assert_allclose(r.gen["p_mw"], ref.gen["p_mw"], atol=1e-4)
+    sced = dl.solve(case, "sced", formulation="auto", contingencies=[], allow_shedding=False)
+    assert sced.objective == pytest.approx(ref.objective, rel=1e-8)

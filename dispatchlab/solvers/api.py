@@ -22,7 +22,12 @@ from dispatchlab.solvers.status import Status
 #: auto = HiGHS for LPs/MIPs, Clarabel for QPs (see backends/clarabel.py for why)
 BACKENDS = ("auto", "highs", "clarabel", "pyomo")
 
-#: problem name -> (default network formulation, multi-period by default)
+#: ``formulation="auto"`` (the dcopf default) turns to lazy PTDF rows from this many buses
+#: on (timed on the shipped cases: docs/solvers.md, "Why auto picks what it picks")
+AUTO_LAZY_MIN_BUSES = 1000
+
+#: problem name -> (network formulation of a fixed model, multi-period by default); ``solve``
+#: resolves dcopf's ``formulation=None``/``"auto"`` with :func:`choose_dc_formulation`
 DISPATCH_PROBLEMS: dict[str, tuple[str, bool]] = {
     "ed": ("copperplate", False),
     "dcopf": ("btheta", False),
@@ -43,10 +48,11 @@ def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> 
     """Solve ``problem`` on ``case`` and return a :class:`Result`.
 
     Dispatch problems (``ed``, ``dcopf``, ``multiperiod``) accept ``formulation``
-    (copperplate / btheta / ptdf), ``periods`` (``None`` = one snapshot, ``"all"`` = the whole
+    (copperplate / btheta / ptdf; for dcopf also lazy and auto, the default: see
+    :func:`choose_dc_formulation`), ``periods`` (``None`` = one snapshot, ``"all"`` = the whole
     time series, or a number) and ``start``, ``time_limit``, ``solver`` (Pyomo backend) and the
     fields of :class:`DispatchOptions` (``allow_shedding``, ``reserves``, ``ramping``,
-    ``line_limits``, ``rating``, ``storage_terminal``).
+    ``line_limits``, ``angle_limits``, ``rating``, ``storage_terminal``).
     """
     case = as_case(case)
     check_options(options)
@@ -55,11 +61,38 @@ def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> 
         return EXTRA_PROBLEMS[problem](case, backend=backend, **options)
     if problem not in DISPATCH_PROBLEMS:
         raise ValueError(f"unknown problem '{problem}'; use one of {problems()}")
-    if problem == "dcopf" and options.get("formulation") == "lazy":
-        return _lazy_dcopf(case, backend=backend, **options)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; use one of {BACKENDS}")
-    return solve_dispatch(case, problem, backend=backend, **options)
+    why = None
+    if problem == "dcopf" and options.get("formulation") in (None, "auto"):
+        options["formulation"], why = choose_dc_formulation(case, backend, options)
+    if problem == "dcopf" and options.get("formulation") == "lazy":
+        result = _lazy_dcopf(case, backend=backend, **options)
+    else:
+        result = solve_dispatch(case, problem, backend=backend, **options)
+    if why is not None:
+        result.info["formulation_choice"] = why
+    return result
+
+
+def choose_dc_formulation(case, backend: str = "auto", options: dict | None = None):
+    """``(formulation, reason)`` for ``formulation="auto"``: lazy PTDF rows from
+    :data:`AUTO_LAZY_MIN_BUSES` buses on (one sparse LU, only the binding line and angle rows
+    enter the LP), B-θ below (a sparse LP that HiGHS solves at once, with the full duals). B-θ
+    also where the lazy loop lacks a feature (the Pyomo backend, storage exclusivity), and
+    PTDF with ``losses=True`` (the loss model is written on PTDF rows)."""
+    options = options or {}
+    n_bus = len(case.buses)
+    if options.get("losses"):
+        return "ptdf", "auto: losses=True needs the ptdf formulation"
+    if n_bus < AUTO_LAZY_MIN_BUSES:
+        return "btheta", f"auto: {n_bus} buses < {AUTO_LAZY_MIN_BUSES}, btheta"
+    if backend == "pyomo":
+        return "btheta", "auto: the pyomo backend has no lazy loop, btheta"
+    storage = case.ders["in_service"] & (case.ders["kind"] == "storage")
+    if storage.any() and options.get("storage_exclusive", "auto") != "off":
+        return "btheta", "auto: the lazy loop does not enforce storage_exclusive, btheta"
+    return "lazy", f"auto: {n_bus} buses >= {AUTO_LAZY_MIN_BUSES}, lazy PTDF rows"
 
 
 def as_case(case):

@@ -3,8 +3,8 @@
 :func:`diagnose` takes the (infeasible) dispatch LinearModel, loads it into a fresh HiGHS
 instance and adds non-negative, heavily penalised slack columns to every row that can make the
 problem infeasible: power balance (per bus for B-θ; per bus through the PTDF for the PTDF
-formulation; per period on a copper plate), branch limits, ramps, reserve requirements and the
-storage terminal condition. It is solved twice:
+formulation; per period on a copper plate), branch and angle-difference limits, ramps,
+reserve requirements and the storage terminal condition. It is solved twice:
 
 * stage ``shortfall``: balance slack is cheap, the others ten times dearer: *where* is power
   missing (or in surplus), bus by bus, period by period;
@@ -33,6 +33,8 @@ from dispatchlab.solvers.status import Status
 RELAXABLE: dict[str, tuple[str, str, str | None]] = {
     "power_balance": ("balance", "shortfall", "surplus"),
     "branch_flow_limit": ("branch limit", "over to→from", "over from→to"),
+    # angle-difference rows are in MW of flow on the branch (dispatch.add_*_angle_limits)
+    "branch_angle_diff": ("angle limit", "over to→from", "over from→to"),
     "gen_ramp": ("ramp", "down too fast", "up too fast"),
     "reserve_requirement_up": ("reserve up", "shortfall", None),
     "reserve_requirement_down": ("reserve down", "shortfall", None),
@@ -43,6 +45,8 @@ RELAXABLE_PREFIXES: dict[str, tuple[str, str, str | None]] = {
     "sced_flow_limit": ("branch limit", "over to→from", "over from→to"),
     "sced_contingency_limit": ("post-contingency limit", "over to→from", "over from→to"),
 }
+#: rows written with PTDF rows on the injections (bus slacks enter them through PTDF columns)
+PTDF_BLOCKS = ("branch_flow_limit", "branch_angle_diff")
 COLUMNS = ["stage", "kind", "element_id", "period", "slack_mw", "direction"]
 TOL = 1e-6
 
@@ -118,7 +122,7 @@ def _collect(model: LinearModel, d: DispatchData, net: DCNetwork | None) -> _Sla
     """One slack column per relaxable row and direction (per-bus columns for PTDF balance)."""
     slacks = _Slacks()
     ptdf_balance = (
-        "branch_flow_limit" in model.con_blocks
+        any(n in model.con_blocks for n in PTDF_BLOCKS)
         and net is not None
         and not _bus_level(model.con_blocks["power_balance"].index)
     )
@@ -175,9 +179,12 @@ def _add_ptdf_bus_slacks(
 ) -> None:
     """Virtual injections at each bus and period: +1 in the period's balance row and the
     bus's PTDF column in the period's flow-limit rows (a generator or load at that bus)."""
-    bal, lim = model.con_blocks["power_balance"], model.con_blocks["branch_flow_limit"]
-    branch = lim.index.get_level_values("branch_id")
-    period = d.times.get_indexer(lim.index.get_level_values("period"))
+    bal = model.con_blocks["power_balance"]
+    blocks = [model.con_blocks[n] for n in PTDF_BLOCKS if n in model.con_blocks]
+    index = blocks[0].index.append([b.index for b in blocks[1:]])
+    row_of = np.concatenate([b.positions for b in blocks])  # model row of each PTDF row
+    branch = index.get_level_values("branch_id")
+    period = d.times.get_indexer(index.get_level_values("period"))
     ptdf = net.ptdf_rows(pd.Index(net.branch_ids).get_indexer(branch))  # (limit rows, bus)
     col = sp.csc_matrix(ptdf)
     for b, bus_id in enumerate(d.bus_ids):
@@ -185,7 +192,7 @@ def _add_ptdf_bus_slacks(
         rows_b, coef_b = col.indices[span], col.data[span]
         for t in range(d.T):
             at_t = period[rows_b] == t
-            rows = np.r_[bal.start + t, lim.start + rows_b[at_t]]
+            rows = np.r_[bal.start + t, row_of[rows_b[at_t]]]
             coef = np.r_[1.0, coef_b[at_t]]
             for sign, direction in ((1.0, "shortfall"), (-1.0, "surplus")):
                 slacks.add(rows, sign * coef, ("balance", int(bus_id), d.times[t], direction))

@@ -30,6 +30,10 @@ class DCNetwork:
     base_mva: float
     isolated: np.ndarray  # positions of ISOLATED buses (angle fixed, no injection)
     r: np.ndarray | None = None  # series resistance, p.u. (loss approximation only)
+    #: angle-difference limits on θ_f − θ_t (bus angles, the shift not included), radians;
+    #: ±inf where the Case gives none (±360° or beyond)
+    angmin_rad: np.ndarray | None = None
+    angmax_rad: np.ndarray | None = None
 
     @property
     def n_bus(self) -> int:
@@ -111,6 +115,36 @@ class DCNetwork:
         out[:, self.nonref] = self._lu_solve(rhs).T
         return out
 
+    @cached_property
+    def angle_limited(self) -> np.ndarray:
+        """Positions of the branches with an angle-difference limit (tighter than ±360°)."""
+        if self.angmin_rad is None or self.angmax_rad is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(np.isfinite(self.angmin_rad) | np.isfinite(self.angmax_rad))
+
+    def angle_flow_bounds_mw(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The angle limits of ``lines`` as bounds on their flow (MW).
+
+        f = base·b·(θ_f − θ_t − φ) holds in every DC formulation, so
+        angmin ≤ θ_f − θ_t ≤ angmax is  base·b·(angmin − φ) ≤ f ≤ base·b·(angmax − φ)
+        (ends swapped where b < 0, a series capacitor): an angle limit is a flow limit on the
+        same branch, and a row on the injections with the branch's PTDF row.
+        """
+        lines = np.asarray(lines, dtype=np.int64)
+        scale = self.base_mva * self.b[lines]
+        with np.errstate(invalid="ignore"):  # inf·b with b = 0 cannot occur: x = 0 is mapped
+            a = scale * (self.angmin_rad[lines] - self.shift_rad[lines])
+            z = scale * (self.angmax_rad[lines] - self.shift_rad[lines])
+        return np.minimum(a, z), np.maximum(a, z)
+
+    def angle_rows_needed(self, rate_mw: np.ndarray) -> np.ndarray:
+        """Angle-limited branches whose limit is tighter than their rating on some side: an
+        angle row is redundant where ``|f| ≤ rate`` implies it (ratings are rows already)."""
+        lines = self.angle_limited
+        lo, hi = self.angle_flow_bounds_mw(lines)
+        rate = np.asarray(rate_mw, float)[lines]
+        return lines[(lo > -rate) | (hi < rate)]
+
     def ptdf(self) -> np.ndarray:
         """The full PTDF matrix (branch × bus); prefer :meth:`ptdf_rows` for large cases."""
         return self.ptdf_rows(None)
@@ -165,6 +199,9 @@ def dc_network(case) -> DCNetwork:
     x = np.where(tie, tie_x, x)
     b = 1.0 / (x * br["tap_ratio"].to_numpy())
     ref = np.flatnonzero(buses["bus_type"].to_numpy() == "REF")
+    # ±360° (the schema's default, and MATPOWER's 0/0 after reading) means no limit
+    angmin = br["angmin_deg"].to_numpy(dtype=float)
+    angmax = br["angmax_deg"].to_numpy(dtype=float)
     return DCNetwork(
         bus_ids=buses.index.to_numpy(),
         branch_ids=br.index.to_numpy(),
@@ -176,6 +213,8 @@ def dc_network(case) -> DCNetwork:
         base_mva=case.base_mva,
         isolated=np.flatnonzero(buses["bus_type"].to_numpy() == "ISOLATED"),
         r=br["r_pu"].to_numpy(dtype=float),
+        angmin_rad=np.where(angmin > -360.0, np.deg2rad(angmin), -np.inf),
+        angmax_rad=np.where(angmax < 360.0, np.deg2rad(angmax), np.inf),
     )
 
 

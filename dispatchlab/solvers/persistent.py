@@ -29,7 +29,12 @@ from dispatchlab.solvers.api import DISPATCH_PROBLEMS, _periods, _rates
 from dispatchlab.solvers.backends.highs import HighsModel
 from dispatchlab.solvers.data import RENEWABLE_DERS, DispatchData, Table, dispatch_data
 from dispatchlab.solvers.network import dc_network
-from dispatchlab.solvers.problems.dispatch import DispatchOptions, build_dispatch, bus_demand_mw
+from dispatchlab.solvers.problems.dispatch import (
+    ANGLE_BLOCK,
+    DispatchOptions,
+    build_dispatch,
+    bus_demand_mw,
+)
 from dispatchlab.solvers.problems.extract import build_result_tables
 from dispatchlab.solvers.result import Result
 from dispatchlab.solvers.status import Solution, Status
@@ -63,6 +68,8 @@ class DispatchModel:
         network, multi = DISPATCH_PROBLEMS[problem]
         self.problem = problem
         self.case_name = case.name
+        if formulation == "auto":  # a fixed model cannot be lazy: the problem's own default
+            formulation = None
         self.options = DispatchOptions(network=formulation or network, **options)
         if getattr(self.options, "losses", False):  # loss cuts depend on the demand
             raise NotImplementedError("DispatchModel does not support losses=True yet")
@@ -79,13 +86,20 @@ class DispatchModel:
         t0 = time.perf_counter()
         self.model = build_dispatch(self.data, self.options, self.net, self.rate)
         self.highs = HighsModel(self.model, time_limit=self.time_limit)
-        self._flow_ptdf = None
-        if "branch_flow_limit" in self.model.con_blocks:
-            block = self.model.con_blocks["branch_flow_limit"]
+        # PTDF rows whose bounds move with the demand: block -> (PTDF rows, lo, hi, shift)
+        self._ptdf_rows: dict[str, tuple] = {}
+        for name in ("branch_flow_limit", ANGLE_BLOCK):
+            if self.options.network != "ptdf" or name not in self.model.con_blocks:
+                continue
+            block = self.model.con_blocks[name]
             ids = block.index.get_level_values("branch_id")[:: self.data.T]
             lines = pd.Index(self.net.branch_ids).get_indexer(ids)
             shift = self.net.base_mva * self.net.flows_pu(np.zeros(self.net.n_bus))[lines]
-            self._flow_ptdf = (self.net.ptdf_rows(lines), self.rate[lines], shift)
+            if name == ANGLE_BLOCK:
+                lo, hi = self.net.angle_flow_bounds_mw(lines)
+            else:
+                lo, hi = -self.rate[lines], self.rate[lines]
+            self._ptdf_rows[name] = (self.net.ptdf_rows(lines), lo, hi, shift)
         self.builds += 1
         self.build_s = time.perf_counter() - t0
 
@@ -100,12 +114,9 @@ class DispatchModel:
         bal = self.model.con_blocks["power_balance"]
         rhs = demand.T.ravel() if bal.size == demand.size else demand.sum(axis=1)
         self.highs.set_rhs("power_balance", rhs, rhs)
-        if self._flow_ptdf is not None:
-            ptdf, rate, shift = self._flow_ptdf
+        for name, (ptdf, lo, hi, shift) in self._ptdf_rows.items():
             base = (demand @ ptdf.T).T - shift[:, None]
-            self.highs.set_rhs(
-                "branch_flow_limit", (-rate[:, None] + base).ravel(), (rate[:, None] + base).ravel()
-            )
+            self.highs.set_rhs(name, (lo[:, None] + base).ravel(), (hi[:, None] + base).ravel())
         if self.options.allow_shedding:
             self.highs.set_bounds("load_shed_mw", 0.0, np.maximum(new, 0.0).T.ravel())
 

@@ -4,11 +4,11 @@
 :class:`~dispatchlab.solvers.result.Result` without using anything of the model that produced
 them: branch flows are recomputed from the bus injections by a fresh DC power flow (a new
 B-matrix factorisation), never read from the solver's flow variables. Checked: system power
-balance, generator / DER / storage limits, branch ratings, ramp limits and state-of-charge
-dynamics (multi-period), reserve headroom and requirements. With ``ac=True`` every period is
-also run through pandapower's AC power flow with the dispatch as set-points, reporting voltage
-and thermal violations and how much the slack generator has to deviate from its dispatch
-(the losses a DC dispatch ignores).
+balance, generator / DER / storage limits, branch ratings and angle-difference limits, ramp
+limits and state-of-charge dynamics (multi-period), reserve headroom and requirements. With
+``ac=True`` every period is also run through pandapower's AC power flow with the dispatch as
+set-points, reporting voltage and thermal violations and how much the slack generator has to
+deviate from its dispatch (the losses a DC dispatch ignores).
 
 Learned dispatchers use the same check: build a Result-like table set and call :func:`verify`.
 """
@@ -272,6 +272,7 @@ def _check_flows(case, result, x: _Dispatch, rating: str, rows: _Rows) -> pd.Dat
     rate = case.branches.loc[net.branch_ids, rating].to_numpy()[None, :]
     excess = np.where(np.isfinite(rate), np.abs(flows) - rate, -np.inf)
     rows.add("branch", net.branch_ids, x.times, "flow_mw", flows, rate, excess)
+    _check_angles(net, flows, x.times, rows)
     if "p_mw" in result.branch:
         reported = _matrix(result.branch, "p_mw", net.branch_ids, x.times)
         mismatch = np.abs(reported - flows)
@@ -280,6 +281,20 @@ def _check_flows(case, result, x: _Dispatch, rating: str, rows: _Rows) -> pd.Dat
         return pd.DataFrame({"p_mw": flows[0]}, index=pd.Index(net.branch_ids, name="branch_id"))
     idx = pd.MultiIndex.from_product([net.branch_ids, x.times], names=["branch_id", "period"])
     return pd.DataFrame({"p_mw": flows.T.ravel()}, index=idx)
+
+
+def _check_angles(net, flows: np.ndarray, times, rows: _Rows) -> None:
+    """angmin ≤ θ_f − θ_t ≤ angmax (degrees) on the recomputed flows: θ_f − θ_t = f/(base·b)
+    + φ. Tolerance: ``tol_mw`` of flow on the branch, expressed in degrees."""
+    k = net.angle_limited
+    if len(k) == 0:
+        return
+    scale = net.base_mva * np.abs(net.b[k])  # MW per radian
+    diff = np.rad2deg(flows[:, k] / (net.base_mva * net.b[k]) + net.shift_rad[k])
+    lo, hi = np.rad2deg(net.angmin_rad[k]), np.rad2deg(net.angmax_rad[k])
+    tol = np.rad2deg(rows.tol / scale)
+    rows.add("branch", net.branch_ids[k], times, "angle_diff_max_deg", diff, hi, diff - hi, tol)
+    rows.add("branch", net.branch_ids[k], times, "angle_diff_min_deg", diff, lo, lo - diff, tol)
 
 
 def _check_ramps(case, x: _Dispatch, rows: _Rows) -> None:

@@ -19,6 +19,7 @@ from dispatchlab.solvers.model import INF, LinearModel
 from dispatchlab.solvers.network import DCNetwork
 
 NETWORKS = ("copperplate", "btheta", "ptdf")
+ANGLE_BLOCK = "branch_angle_diff"  #: rows of the angle-difference limits (all formulations)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class DispatchOptions:
     reserves: bool = True  #: enforce the case's reserve requirements
     ramping: bool = True  #: enforce ramp limits between consecutive periods
     line_limits: bool = True  #: enforce branch ratings (btheta, ptdf)
+    #: enforce branch angle-difference limits angmin ≤ θ_f − θ_t ≤ angmax (btheta, ptdf)
+    angle_limits: bool = True
     rating: str = "rate_a_mva"  #: which rating limits base-case flows
     storage_terminal: str = "cyclic"  #: cyclic (end ≥ start), free, or fixed (end = start)
     #: auto: re-solve with a binary mode per (storage, period) only if the LP charges and
@@ -275,8 +278,10 @@ def add_ptdf_flow_limits(
     rate: np.ndarray,
     name: str,
     ptdf: np.ndarray | None = None,
+    lo: np.ndarray | None = None,
 ) -> None:
-    """−rate ≤ PTDF[lines]·(inj − demand) + f_shift ≤ rate for every period (one block)."""
+    """lo ≤ PTDF[lines]·(inj − demand) + f_shift ≤ rate for every period (one block);
+    ``lo`` defaults to −rate."""
     T = d.T
     ptdf = net.ptdf_rows(lines) if ptdf is None else ptdf
     bus, period, icols, sign = injection_terms(m, d)
@@ -295,7 +300,7 @@ def add_ptdf_flow_limits(
         rows,
         icols[term],
         coef[keep],
-        lb=(-rate[:, None] + base).ravel(),
+        lb=((-rate if lo is None else lo)[:, None] + base).ravel(),
         ub=(rate[:, None] + base).ravel(),
     )
 
@@ -405,6 +410,10 @@ def build_dispatch(
             add_ptdf_network_with_losses(m, d, options, net, limit, rate)
         else:
             add_ptdf_network(m, d, net, limit)
+        if options.angle_limits and not options.losses:  # losses.py adds its own
+            from dispatchlab.solvers.problems.angle_rows import add_angle_limits
+
+            add_angle_limits(m, d, net, limit, options.network)
     return m
 
 

@@ -9,6 +9,7 @@ from dispatchlab.solvers.data import RENEWABLE_DERS, DispatchData
 from dispatchlab.solvers.model import LinearModel
 from dispatchlab.solvers.network import DCNetwork
 from dispatchlab.solvers.problems.dispatch import (
+    ANGLE_BLOCK,
     DispatchOptions,
     bus_demand_mw,
     cols_of,
@@ -17,8 +18,9 @@ from dispatchlab.solvers.problems.dispatch import (
 from dispatchlab.solvers.problems.losses import loss_lmp_component
 from dispatchlab.solvers.status import Solution
 
-#: flow-limit blocks whose duals form the LMP's congestion component (names start with these)
-FLOW_LIMIT_BLOCKS = ("branch_flow_limit", "sced_flow_limit", "sced_contingency_limit")
+#: flow-limit blocks whose duals form the LMP's congestion component (names start with these);
+#: angle-difference rows are flow rows too (bounds base·b·(ang − φ), PTDF sensitivity)
+FLOW_LIMIT_BLOCKS = ("branch_flow_limit", "sced_flow_limit", "sced_contingency_limit", ANGLE_BLOCK)
 
 
 def values(m: LinearModel, sol: Solution, block: str, n: int, T: int) -> np.ndarray:
@@ -105,7 +107,9 @@ def build_result_tables(m, sol, d: DispatchData, opts: DispatchOptions, net, rat
         inj = injections_mw(m, sol, d)
         theta = net.solve_angles(inj / d.base_mva + net.shift_injection_pu[:, None])
         bus_cols["va_deg"] = np.rad2deg(theta)
-        tables["branch"] = _branch_table(m, sol, d, net, rate, inj)
+        tables["branch"] = _branch_table(m, sol, d, net, rate, inj).assign(
+            **_angle_columns(m, sol, d, net, theta)
+        )
     tables["bus"] = _frame(d.bus_ids, d, "bus_id", bus_cols)
     tables["der"] = _der_table(m, sol, d)
     tables["storage"] = _storage_table(m, sol, d)
@@ -163,6 +167,25 @@ def _branch_table(m, sol, d, net: DCNetwork, rate, inj) -> pd.DataFrame:
         "branch_id",
         {"p_mw": flow, "loading_pct": loading, "shadow_price_usd_per_mwh": shadow},
     )
+
+
+def _angle_columns(m, sol, d: DispatchData, net: DCNetwork, theta: np.ndarray) -> dict:
+    """``angle_diff_deg`` (θ_f − θ_t, the shift not included, as the limits read) and
+    ``angle_shadow_price_usd_per_deg_h``: −∂cost/∂limit per degree, from the rows of every
+    ``branch_angle_diff*`` block (positive when a branch is held at angmax, negative at
+    angmin; 0 where no angle row binds). The rows are in MW of flow, 1° = base·b·π/180 MW."""
+    diff = np.rad2deg(theta[net.f] - theta[net.t])
+    shadow = np.zeros((net.n_branch, d.T))
+    branch_pos = pd.Index(net.branch_ids)
+    for name, block in m.con_blocks.items():
+        if not name.startswith(ANGLE_BLOCK) or block.size == 0:
+            continue
+        pos = branch_pos.get_indexer(block.index.get_level_values("branch_id"))
+        per = d.times.get_indexer(block.index.get_level_values("period"))
+        per_deg = net.base_mva * net.b[pos] * np.pi / 180.0
+        np.add.at(shadow, (pos, per), -row_duals(m, sol, name) * per_deg / d.dt_h)
+    flat = (lambda a: a[:, 0]) if d.T == 1 else (lambda a: a.ravel())
+    return {"angle_diff_deg": flat(diff), "angle_shadow_price_usd_per_deg_h": flat(shadow)}
 
 
 def _der_table(m, sol, d: DispatchData) -> pd.DataFrame:

@@ -117,6 +117,10 @@ def add_ptdf_network_with_losses(
     lines = np.flatnonzero(np.isfinite(limit))
     if len(lines):
         add_ptdf_flow_limits(m, d, net, lines, limit[lines], name="branch_flow_limit")
+    if options.angle_limits:
+        from dispatchlab.solvers.problems.angle_rows import add_angle_limits
+
+        add_angle_limits(m, d, net, limit, "ptdf")
     if rounds > 1:
         refine_loss_cuts(m, d, net, rounds - 1, tol)
 

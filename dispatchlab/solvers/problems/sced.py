@@ -41,7 +41,18 @@ from dispatchlab.solvers.data import DispatchData, dispatch_data
 from dispatchlab.solvers.diagnose import diagnose
 from dispatchlab.solvers.model import LinearModel
 from dispatchlab.solvers.network import DCNetwork, dc_network
-from dispatchlab.solvers.problems.dispatch import DispatchOptions, build_dispatch, injection_terms
+from dispatchlab.solvers.problems.angle_rows import (
+    add_angle_rows,
+    all_angle_rows,
+    max_angle_violation_deg,
+    screen_angles,
+)
+from dispatchlab.solvers.problems.dispatch import (
+    ANGLE_BLOCK,
+    DispatchOptions,
+    build_dispatch,
+    injection_terms,
+)
 from dispatchlab.solvers.problems.extract import build_result_tables, injections_mw, row_duals
 from dispatchlab.solvers.problems.sced_rows import (
     ContingencySet,
@@ -91,6 +102,13 @@ class _Setup:
     rate_ctg: np.ndarray
     ctgs: ContingencySet
     settings: SCEDSettings
+    #: branches whose angle limit needs rows (3) of angle_rows.py (None: from the options)
+    angles: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.angles is None:
+            need = self.opts.angle_limits
+            self.angles = self.net.angle_rows_needed(self.rate_base) if need else np.zeros(0, int)
 
 
 def solve_sced(
@@ -111,8 +129,8 @@ def solve_sced(
     skipped, and the loadings reached."""
     if backend not in SCED_BACKENDS:
         raise ValueError(f"sced backends are {SCED_BACKENDS}, not '{backend}'")
-    if formulation not in (None, "ptdf"):
-        raise ValueError("sced is formulated on PTDF rows; formulation must be 'ptdf'")
+    if formulation not in (None, "auto", "ptdf"):
+        raise ValueError("sced is formulated on PTDF rows; formulation must be 'ptdf' or 'auto'")
     names = {f.name for f in dataclasses.fields(SCEDSettings)}
     settings = SCEDSettings(**{k: v for k, v in options.items() if k in names})
     opts = DispatchOptions(network="ptdf", **{k: v for k, v in options.items() if k not in names})
@@ -198,6 +216,8 @@ def _build_full(m: LinearModel, s: _Setup, chunks: LodfChunks) -> LodfChunks:
     )
     if len(base):
         add_flow_rows(m, s.d, net, BASE, base, ptdf)
+    if len(s.angles):
+        add_angle_rows(m, s.d, net, ANGLE_BLOCK, all_angle_rows(net, s.angles, T))
     width = max(net.n_bus, len(injection_terms(m, s.d)[0]) // T)
     per_block = max(1, int(8e6 // (width * max(len(mon_c), 1) * T)))
     chunks = LodfChunks(net, s.ctgs.outages, min(chunks.chunk, per_block), chunks.budget / 2**20)
@@ -239,35 +259,44 @@ def _run(m: LinearModel, hm: Resolver, s: _Setup, chunks: LodfChunks, timings: d
     log = {"rounds": 0, "converged": False, "iterations": 0, "per_round": [],
            "constraints_added": 0}  # fmt: skip
     exclude = np.zeros(0, np.int64)  # keys of the rows added so far
+    added_ang = np.zeros(0, np.int64)  # keys of the angle rows added so far
     sol, scr = hm.solve(), None
     while True:
         timings["solve"] += sol.solve_s
         log["iterations"] += sol.iterations
         if sol.status is not Status.OPTIMAL:
-            log["constraints_added"] = len(exclude)
+            log["constraints_added"] = len(exclude) + len(added_ang)
             return sol, None, log
         t = time.perf_counter()
         flows = s.net.base_mva * s.net.flows_pu(injections_mw(m, sol, s.d) / s.d.base_mva)
         scr = screen(s.net, flows, s.rate_base, s.rate_ctg, chunks, st.tol, exclude,
                      st.k_per_round)  # fmt: skip
+        ang, n_ang = screen_angles(s.net, flows, s.angles, st.tol, added_ang, st.k_per_round)
+        log["max_angle_violation_deg"] = max_angle_violation_deg(s.net, flows)
         timings["screen"] += time.perf_counter() - t
         entry = {
             "round": log["rounds"],
             "base_violations": scr.n_base,
             "contingency_violations": scr.n_ctg,
+            "angle_violations": n_ang,
             "max_violation_mw": scr.max_excess_mw,
         }
         log["per_round"].append(entry)
         LOG.info("sced round %d: objective %.6g, %d base + %d contingency violations, "
                  "solve %.2fs", log["rounds"], sol.objective, scr.n_base, scr.n_ctg,
                  sol.solve_s)  # fmt: skip
-        log["converged"] = scr.n_base + scr.n_ctg == 0 or st.method == "full"  # full: all in
+        log["converged"] = scr.n_base + scr.n_ctg + n_ang == 0 or st.method == "full"
         if log["converged"] or log["rounds"] >= st.max_rounds:
             break
         log["rounds"] += 1
         exclude = _add_round(m, s, scr, log["rounds"], exclude, entry)
+        if len(ang):
+            add_angle_rows(m, s.d, s.net, f"{ANGLE_BLOCK}_r{log['rounds']}", ang)
+            added_ang = np.concatenate([added_ang, ang.keys(s.d.T)])
+        entry["added_angle"] = len(ang)
         sol = hm.solve()
-    log["constraints_added"] = len(exclude) if st.method == "lazy" else _flow_rows(m)
+    full = st.method == "full"  # every row was in the model from the start
+    log["constraints_added"] = _flow_rows(m) if full else len(exclude) + len(added_ang)
     return sol, scr, log
 
 
@@ -287,8 +316,8 @@ def _add_round(
     return exclude
 
 
-def _flow_rows(m: LinearModel) -> int:
-    return sum(b.size for n, b in m.con_blocks.items() if n.startswith((BASE, CTG)))
+def _flow_rows(m: LinearModel, prefixes=(BASE, CTG, ANGLE_BLOCK)) -> int:
+    return sum(b.size for n, b in m.con_blocks.items() if n.startswith(prefixes))
 
 
 def _info(m: LinearModel, s: _Setup, chunks: LodfChunks, scr: Screening | None) -> dict:
@@ -299,7 +328,8 @@ def _info(m: LinearModel, s: _Setup, chunks: LodfChunks, scr: Screening | None) 
         "periods": s.d.T,
         "columns": m.n_cols,
         "rows": m.n_rows,
-        "flow_rows": _flow_rows(m),
+        "flow_rows": _flow_rows(m, (BASE, CTG)),
+        "angle_rows": _flow_rows(m, (ANGLE_BLOCK,)),
         "lodf_columns_computed": chunks.columns_computed,
         "lodf_cached_mb": round(chunks.cached_mb, 1),
     }

@@ -86,7 +86,7 @@ def select_contingencies(case, net: DCNetwork, spec) -> ContingencySet:
                 f"branch ids {ids[pos < 0][:10].tolist()} are not in-service branches of the case"
             )
         pos, source = np.unique(pos), "list"
-    radial = bridges(net)[pos]
+    radial = bridges(net)[pos] if len(pos) else np.zeros(0, bool)  # lazy dcopf: no outages
     skipped["radial"] = int(radial.sum())
     keep = ~radial
     return ContingencySet(pos[keep], source, skipped, None if ctg_ids is None else ctg_ids[keep])
@@ -235,9 +235,11 @@ def add_flow_rows(
     name: str,
     rows: FlowRows,
     ptdf: tuple | None = None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Block:
     """Add the rows (2) as one block (labels branch_id[, outage_branch_id], period) and
-    register their bus sensitivity for the LMP's congestion component."""
+    register their bus sensitivity for the LMP's congestion component. ``bounds`` = (lo, hi)
+    per row replaces (−rate, rate): the angle-difference rows of ``angle_rows.py``."""
     sens = sensitivity(net, rows, ptdf)
     bus, period, icols, sign = injection_terms(m, d)
     r_parts, c_parts, v_parts = [], [], []
@@ -258,8 +260,8 @@ def add_flow_rows(
         np.concatenate(r_parts),
         np.concatenate(c_parts),
         np.concatenate(v_parts),
-        lb=base - rows.rate,
-        ub=base + rows.rate,
+        lb=base + (-rows.rate if bounds is None else bounds[0]),
+        ub=base + (rows.rate if bounds is None else bounds[1]),
     )
     m.row_sensitivity[name] = lambda active, rows=rows: sensitivity(net, rows.take(active))
     return block

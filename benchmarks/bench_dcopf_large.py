@@ -12,6 +12,7 @@ Targets (issue 20): ≤ 0.5 s at 10k buses, ≤ 2 s at 25k, ≤ 10 s and ≤ 4 G
 
     .venv/bin/python benchmarks/bench_dcopf_large.py            # writes docs/benchmarks/
     .venv/bin/python benchmarks/bench_dcopf_large.py --cases pglib/case10000_goc --out /tmp/b
+    .venv/bin/python benchmarks/bench_dcopf_large.py --from-json docs/benchmarks/dcopf_large.json
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ CASES = ["pglib/case10000_goc", "activsg10k", "case9241pegase", "activsg25k", "a
 FORMULATIONS = ["default", "lazy"]
 TARGET_S = {10_000: 0.5, 25_000: 2.0, 70_000: 10.0}
 TARGET_GB_70K = 4.0
+#: published DC-OPF objectives ($/h): PGLib-OPF v23.07 BASELINE.md (PowerModels DCPPowerModel)
+REFERENCE = {"pglib/case10000_goc": 1.3461e6}
 
 
 def one(case_name: str, formulation: str) -> dict:
@@ -120,7 +123,7 @@ def markdown(rows: list[dict]) -> str:
                 f"| {r['case']} |  | {r['formulation']} | {r['status']} |  |  |  |  | "
                 f"{target} | {met} |"
             )
-    agree = _agreement(rows)
+    agree = _agreement(rows) + _references(rows)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
     return f"""# DC-OPF on large cases (issue 20, point 2)
 
@@ -135,7 +138,34 @@ per run; time = the wall time of `solve(case, "dcopf")` after a warm-up solve of
 {head}{chr(10).join(lines)}
 
 {agree}
+
+{NOTE}
 """
+
+
+NOTE = """Reading the table: memory stays bounded everywhere (no dense PTDF/LODF: the lazy
+formulation computes PTDF rows of violated branches from one sparse factorisation), well under
+the 4 GB of the 70k target. The time targets are met by `formulation="lazy"` from 25k buses
+up, and missed at 10k: on ACTIVSg10k and case9241pegase most of the lazy path's time is its
+*build* (network matrices, factorisation, the initial model and the screening set-up, 0.6–0.8 s
+here) rather than the solve, on case10000_goc its solve rounds (3.3 s); B-θ, this branch's
+default, spends seconds to minutes in HiGHS's simplex (ACTIVSg10k 61 s, ACTIVSg25k 18 s,
+case10000_goc and ACTIVSg70k past the 300 s limit). Choosing the formulation by size
+(`formulation="auto"`) and putting angle-difference limits in every formulation belong to
+issue 20's first point, handled elsewhere; re-run this script after it. Two numbers to check
+there: on ACTIVSg25k the two formulations differ by more than 1e-6 (line above), and the lazy
+optimum of case10000_goc sits above PGLib's published DC objective (line above). The machine
+was shared with other jobs (see the load average), so times are pessimistic."""
+
+
+def _references(rows: list[dict]) -> str:
+    out = []
+    for r in rows:
+        ref = REFERENCE.get(r["case"])
+        if ref and r.get("status") == "optimal":
+            gap = (r["objective"] - ref) / ref
+            out.append(f"{r['case']} {r['formulation']}: {gap:+.2%} from the published {ref:.5g}")
+    return (" Against published DC objectives: " + "; ".join(out) + ".") if out else ""
 
 
 def _agreement(rows: list[dict]) -> str:
@@ -158,11 +188,15 @@ def main() -> None:
     parser.add_argument("--formulations", nargs="+", default=FORMULATIONS)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--from-json", type=Path, help="rewrite the page from a saved run")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(*args.one)))
         return
-    rows = run(args.cases, args.formulations, args.timeout)
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text())
+    else:
+        rows = run(args.cases, args.formulations, args.timeout)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dcopf_large.json").write_text(json.dumps(rows, indent=1))
     (args.out / "dcopf_large.md").write_text(markdown(rows))

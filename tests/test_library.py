@@ -23,7 +23,7 @@ def test_list_cases_groups_and_sources():
         "ieee123-seed003",
         "ieee30-seed004",
     ]
-    assert len(dl.list_cases("pglib")) == 15
+    assert len(dl.list_cases("pglib")) == 16  # 15 plain + case10000_goc gzipped
     assert all(case_source(n) for n in names)
 
 

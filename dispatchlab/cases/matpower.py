@@ -45,10 +45,11 @@ _BUS_CODES = {v: k for k, v in BUS_TYPES.items()}
 
 # ------------------------------------------------------------------------------ reading
 def read_matpower(path: str | Path, name: str | None = None) -> Case:
-    """Read a MATPOWER/PGLib case file into a validated :class:`Case` (see the module doc)."""
+    """Read a MATPOWER/PGLib case file (``.m`` or ``.m.gz``) into a validated :class:`Case`
+    (see the module doc)."""
     path = Path(path)
     raw = parse_matpower(path)
-    return _to_case(raw, name or path.stem, str(path))
+    return _to_case(raw, name or path.name.removesuffix(".gz").removesuffix(".m"), str(path))
 
 
 def _to_case(raw: dict, name: str, source: str) -> Case:

@@ -19,8 +19,9 @@ from dispatchlab.solvers.problems.storage_modes import enforce_storage_exclusive
 from dispatchlab.solvers.result import Result
 from dispatchlab.solvers.status import Status
 
-#: auto = HiGHS for LPs/MIPs, Clarabel for QPs (see backends/clarabel.py for why)
-BACKENDS = ("auto", "highs", "clarabel", "pyomo")
+#: auto = the merit order where the model is one balance row over box bounds
+#: (problems/ed_merit.py), else HiGHS for LPs/MIPs, Clarabel for QPs (backends/clarabel.py)
+BACKENDS = ("auto", "highs", "clarabel", "pyomo", "merit")
 
 #: ``formulation="auto"`` (the dcopf default) turns to lazy PTDF rows from this many buses
 #: on (timed on the shipped cases: docs/solvers.md, "Why auto picks what it picks")
@@ -148,7 +149,7 @@ def solve_dispatch(
     rate = _rates(case, net, opts.rating) if net is not None else None
     model = build_dispatch(d, opts, net, rate)
     t1 = time.perf_counter()
-    chosen = resolve_backend(model, backend)
+    chosen = _merit_or(model, backend)
     sol = _solve_model(model, chosen, time_limit, solver)
     if backend == "auto" and chosen == "clarabel" and sol.status is Status.ERROR:
         # interior point stopped short of its tolerances: HiGHS's active-set QP is slower but exact
@@ -191,7 +192,7 @@ def solve_dispatch(
     if sol.status is Status.OPTIMAL:
         for key, table in build_result_tables(model, sol, d, opts, net, rate).items():
             setattr(result, key, table)
-    elif sol.status is Status.INFEASIBLE and backend in ("highs", "clarabel"):
+    elif sol.status is Status.INFEASIBLE and backend in ("highs", "clarabel", "merit"):
         t3 = time.perf_counter()
         result.diagnosis = diagnose(model, d, net, time_limit=time_limit)
         diagnose_s = time.perf_counter() - t3
@@ -221,12 +222,35 @@ def resolve_backend(model, backend: str) -> str:
     """``auto`` -> ``clarabel`` when the objective has quadratic terms, else ``highs``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; use one of {BACKENDS}")
+    if backend == "merit":
+        raise ValueError("backend='merit' solves single-period copper-plate dispatch only")
     if backend != "auto":
         return backend
     return "clarabel" if model.quadratic()[0].size else "highs"
 
 
+def _merit_or(model, backend: str) -> str:
+    """``merit`` where the merit order is exact (``auto`` or asked for), else as before."""
+    if backend in ("auto", "merit"):
+        from dispatchlab.solvers.problems.ed_merit import merit_structure
+
+        why_not = merit_structure(model)
+        if why_not is None:
+            return "merit"
+        if backend == "merit":
+            raise ValueError(
+                f"backend='merit' needs a copper-plate single-period dispatch with box bounds "
+                f"and linear or quadratic costs; this model has {why_not} "
+                "(use backend='auto')"
+            )
+    return resolve_backend(model, backend)
+
+
 def _solve_model(model, backend: str, time_limit, solver: str):
+    if backend == "merit":
+        from dispatchlab.solvers.problems.ed_merit import solve_merit
+
+        return solve_merit(model)
     if backend == "highs":
         from dispatchlab.solvers.backends.highs import solve_highs
 

@@ -1,7 +1,8 @@
 """Distribution OPF on radial feeders: DistFlow SOCP and LinDistFlow, ``solve(case, "distflow")``.
 
 ``dispatchlab.solve(case, "distflow", objective=…, periods=…)`` builds the branch-flow model
-of :mod:`dispatchlab.solvers.distribution.model` once (cvxpy, DPP), solves it with Clarabel
+of :mod:`dispatchlab.solvers.distribution.model` once (cvxpy), solves it with Clarabel
+(per independent block of periods, :mod:`dispatchlab.solvers.distribution.conic`)
 (HiGHS for a LinDistFlow LP), handles discrete devices, verifies the solution by an AC power
 flow per period and returns a :class:`~dispatchlab.solvers.result.Result`. ``"lindistflow"``
 is the same with ``formulation="lindistflow"``. See ``docs/distribution.md``.

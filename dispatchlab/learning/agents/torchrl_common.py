@@ -292,23 +292,30 @@ def policy_callable(agent: TorchRLAgent, name: str) -> Callable[[Any, Any], dict
 
 
 def module_arrays(modules: Mapping[str, nn.Module]) -> dict[str, np.ndarray]:
-    """Every parameter and buffer of ``modules`` as numpy arrays named ``name/<key>``."""
+    """Every parameter and buffer of ``modules`` as numpy arrays named ``name/<key>``.
+
+    TorchRL's loss modules also put the batch size and device of their parameter TensorDicts
+    in the state dict; those are structure, not weights, and are rebuilt by the constructor.
+    """
     out: dict[str, np.ndarray] = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
-            out[f"{name}/{key}"] = value.detach().cpu().numpy().copy()
+            if isinstance(value, torch.Tensor):
+                out[f"{name}/{key}"] = value.detach().cpu().numpy().copy()
     return out
 
 
 def load_module_arrays(modules: Mapping[str, nn.Module], arrays: Mapping[str, np.ndarray]) -> None:
-    """Inverse of :func:`module_arrays`; a missing or extra key is an error naming it."""
+    """Inverse of :func:`module_arrays`; a missing or unknown weight is an error naming it."""
     for name, module in modules.items():
         start = f"{name}/"
-        state = {
-            k[len(start) :]: torch.from_numpy(np.array(v))
-            for k, v in arrays.items()
-            if k.startswith(start)
-        }
-        if not state:
+        given = {k[len(start) :]: v for k, v in arrays.items() if k.startswith(start)}
+        if not given:
             raise KeyError(f"the arrays hold no weights for '{name}'")
+        state = module.state_dict()
+        wanted = {k for k, v in state.items() if isinstance(v, torch.Tensor)}
+        missing, unknown = sorted(wanted - set(given)), sorted(set(given) - wanted)
+        if missing or unknown:
+            raise KeyError(f"weights of '{name}': missing {missing[:5]}, unknown {unknown[:5]}")
+        state.update({k: torch.from_numpy(np.array(v)) for k, v in given.items()})
         module.load_state_dict(state, strict=True)

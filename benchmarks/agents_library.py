@@ -71,21 +71,61 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2880, help="training env steps per seed")
     parser.add_argument("--test-episodes", type=int, default=4)
+    parser.add_argument(
+        "--reuse-runs", action="store_true", help="keep the training rows of the CSV; re-time only"
+    )
     args = parser.parse_args()
+    threads = torch.get_num_threads()
+    timing = pd.DataFrame([time_updates(n) for n in sorted({1, threads})])
     torch.set_num_threads(1)
+    if args.reuse_runs:
+        frame = pd.read_csv(OUT / "agents_library.csv")
+    else:
+        frame = pd.DataFrame(train_and_score(args))
+    OUT.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(OUT / "agents_library.csv", index=False, float_format="%.6g")
+    timing.to_csv(OUT / "agents_library_timing.csv", index=False, float_format="%.6g")
+    (OUT / "agents_library.md").write_text(page(frame, timing, args))
+    print(page(frame, timing, args))
+
+
+def train_and_score(args) -> list[dict]:
+    """Both learners × seeds, then hold and random, on the test days."""
     rows = []
     for seed in range(args.seeds):
         for learner in ("own", "torchrl"):
             rows.append(run(learner, seed, args.steps, args.test_episodes))
-            print({k: v for k, v in rows[-1].items() if k != "policy_fn"})
+            print(rows[-1])
     test_env = make_env("voltage-control-discrete", profiles={"days": TEST_DAYS})
     for name, policy in (("hold", hold_policy), ("random", "random")):
         rows.append({"learner": name, "seed": 0, **score(test_env, policy, args.test_episodes)})
-    frame = pd.DataFrame(rows)
-    OUT.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(OUT / "agents_library.csv", index=False, float_format="%.6g")
-    (OUT / "agents_library.md").write_text(page(frame, args))
-    print(page(frame, args))
+    return rows
+
+
+def time_updates(threads: int, fill: int = 1_000, blocks: int = 6, per_block: int = 40) -> dict:
+    """Median ms per update step (batch sampling included; all five agents) of each learner,
+    on replays filled by random play, alternating blocks so that machine load hits both."""
+    torch.set_num_threads(threads)
+    env = make_env("voltage-control-discrete", profiles={"days": TRAIN_DAYS})
+    spaces = AgentSpaces.from_env(env)
+    idle = {**SHARED, "learning_starts": 10**9, "eps_end": 1.0, "eps_decay_steps": 1}
+    lib = DQNAgent(spaces, OffPolicyConfig(**idle), seed=0)
+    train(env, lib, TrainConfig(env_steps=fill, seed=0, reward_scale=REWARD_SCALE))
+    own = own_learner(spaces, DuelingDQNConfig(**idle), 0)
+    train_own(env, own, spaces, fill, 0)
+    own.config = DuelingDQNConfig(**{**idle, "learning_starts": 0})
+    steps = {
+        "torchrl": lambda: lib.update(lib.replay.sample()),
+        "own": lambda: [own.update(a) for a in spaces.agents],
+    }
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(blocks):
+        for name, step in steps.items():
+            t = time.perf_counter()
+            for _ in range(per_block):
+                step()
+            times[name].append(1e3 * (time.perf_counter() - t) / per_block)
+    return {"threads": threads, **{f"{k}_ms": float(np.median(v)) for k, v in times.items()}}
 
 
 def run(learner: str, seed: int, steps: int, test_episodes: int) -> dict:
@@ -103,8 +143,7 @@ def run(learner: str, seed: int, steps: int, test_episodes: int) -> dict:
         policy, updates = policy_callable(agent, "torchrl-dqn"), agent.updates
     else:
         cfg = DuelingDQNConfig(**SHARED, eps_decay_steps=eps_decay)
-        own = SharedDuelingDQN(dict(zip(spaces.agents, spaces.act_sizes, strict=True)),
-                               spaces.obs_dim, cfg, np.random.default_rng(seed))  # fmt: skip
+        own = own_learner(spaces, cfg, seed)
         torch.manual_seed(seed)
         for k, agent_name in enumerate(spaces.agents):
             own.set_obs_scale(agent_name, sample[:, k])
@@ -120,6 +159,12 @@ def run(learner: str, seed: int, steps: int, test_episodes: int) -> dict:
         "updates": updates,
         "update_ms": 1e3 * timer["s"] / max(1, timer["n"]),
     }
+
+
+def own_learner(spaces: AgentSpaces, cfg: DuelingDQNConfig, seed: int) -> SharedDuelingDQN:
+    """seed000's learner with one "kind" (network, replay) per agent."""
+    kinds = dict(zip(spaces.agents, spaces.act_sizes, strict=True))
+    return SharedDuelingDQN(kinds, spaces.obs_dim, cfg, np.random.default_rng(seed))
 
 
 def _timed(agent: DQNAgent) -> dict:
@@ -188,8 +233,8 @@ def score(env, policy, episodes: int) -> dict:
     }
 
 
-def page(frame: pd.DataFrame, args) -> str:
-    """The markdown page: setup, per-learner table, Welch t-test of the two DQNs."""
+def page(frame: pd.DataFrame, timing: pd.DataFrame, args) -> str:
+    """The markdown page: setup, per-learner table, Welch t-test, update timing."""
     g = frame.groupby("learner", sort=False)
     table = g.agg(
         seeds=("seed", "nunique"),
@@ -227,7 +272,21 @@ def page(frame: pd.DataFrame, args) -> str:
             f"| {name} | {int(r.seeds)} | {r.return_mean:.1f} ± {r.return_std:.1f} | "
             f"{r.compliance:.3f} | {upd} | {trn} |"
         )
-    lines += ["", verdict, ""]
+    lines += [
+        "",
+        verdict,
+        "",
+        "Time per update step (one gradient step of all five agents, batch sampling "
+        f"included; median of {6} blocks of 40, the two learners alternating, on replays "
+        "filled by 1 000 steps of random play):",
+        "",
+        "| torch threads | own ms | TorchRL ms | TorchRL / own |",
+        "|---|---|---|---|",
+    ]
+    for r in timing.itertuples():
+        ratio = r.torchrl_ms / r.own_ms
+        lines.append(f"| {r.threads} | {r.own_ms:.2f} | {r.torchrl_ms:.2f} | {ratio:.2f} |")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -333,3 +333,17 @@ def test_stratified_buffer_rejects_a_stratum_out_of_range():
     with pytest.raises(ValueError, match=r"stratum 24 outside 0…23 \(transition 1 of the"):
         rb.extend(TensorDict({"stratum": torch.tensor([3, 24])}, batch_size=[2]))
     assert len(rb) == 0  # nothing was stored
+
+
+def test_padded_action_dimensions_are_pinned():
+    from tensordict import TensorDict
+
+    env = Track()  # b has one real action dimension, padded to two
+    s = AgentSpaces.from_env(env)
+    obs = torch.randn(2, 3)
+    td = TensorDict({"agents": TensorDict({"observation": obs}, [2])}, [])
+    ppo = OnPolicyAgent(s, OnPolicyConfig(), seed=0).policy_step(td.clone(), explore=True)
+    assert float(ppo["agents", "loc"][1, 1]) == 0.0 and float(ppo["agents", "scale"][1, 1]) == 1.0
+    assert float(ppo["agents", "scale"][0, 1]) != 1.0  # a's second dimension is real
+    ddpg = ContinuousAgent(s, OffPolicyConfig(algo="ddpg"), seed=0)
+    assert float(ddpg.policy_step(td.clone(), explore=False)["agents", "action"][1, 1]) == 0.0

@@ -142,6 +142,26 @@ class ObsScaler(nn.Module):
         return (torch.as_tensor(obs, dtype=torch.float32) - self.mean) / self.std
 
 
+class PaddedActions(nn.Module):
+    """Pins the padded action dimensions an agent does not have (an SVC's missing P).
+
+    Deterministic actors: the padded entries are set to 0. Gaussian actors (``(loc, scale)``
+    in, the same out): the padded entries get loc 0 and scale 1 whatever the parameters, so
+    their log-probability and entropy do not depend on the weights and PPO's ratio and SAC's
+    entropy term see only the dimensions that act on the grid.
+    """
+
+    def __init__(self, spaces: AgentSpaces):
+        super().__init__()
+        self.register_buffer("mask", spaces.action_mask().float())
+
+    def forward(self, *x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if len(x) == 1:
+            return x[0] * self.mask
+        loc, scale = x
+        return loc * self.mask, scale * self.mask + (1.0 - self.mask)
+
+
 def sample_observations(env: Any, spaces: AgentSpaces, steps: int, seed: int) -> np.ndarray:
     """(steps, n_agents, obs_dim) observations under uniform random actions (for the scaler)."""
     rng = np.random.default_rng(seed)

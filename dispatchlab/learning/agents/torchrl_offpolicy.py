@@ -37,6 +37,7 @@ from dispatchlab.learning.agents.torchrl_common import (
     AGENTS,
     AgentSpaces,
     ObsScaler,
+    PaddedActions,
     load_module_arrays,
     module_arrays,
 )
@@ -226,6 +227,35 @@ class DQNAgent:
         load_module_arrays({"loss": self.loss, "scaler": self.scaler}, arrays)
 
 
+def gaussian_actor(
+    spaces: AgentSpaces, hidden: tuple[int, ...], spec: Bounded, log_prob: bool
+) -> ProbabilisticActor:
+    """TorchRL's tanh-Gaussian ``ProbabilisticActor`` on [−1, 1]^d, padded dimensions pinned."""
+    s = spaces
+    net = nn.Sequential(mlp(s, s.obs_dim, 2 * s.act_dim, hidden), NormalParamExtractor())
+    params = TensorDictSequential(
+        TensorDictModule(
+            net, in_keys=[(AGENTS, "observation")], out_keys=[(AGENTS, "loc"), (AGENTS, "scale")]
+        ),
+        TensorDictModule(
+            PaddedActions(s),
+            in_keys=[(AGENTS, "loc"), (AGENTS, "scale")],
+            out_keys=[(AGENTS, "loc"), (AGENTS, "scale")],
+        ),
+    )
+    extra = {"log_prob_key": (AGENTS, "action_log_prob")} if log_prob else {}
+    return ProbabilisticActor(
+        params,
+        in_keys=[(AGENTS, "loc"), (AGENTS, "scale")],
+        out_keys=[(AGENTS, "action")],
+        distribution_class=TanhNormal,
+        distribution_kwargs={"low": -1.0, "high": 1.0},
+        spec=spec,
+        return_log_prob=log_prob,
+        **extra,
+    )
+
+
 class ContinuousAgent:
     """DDPG / TD3 / SAC per agent, or MADDPG / MATD3 / MASAC with ``centralized_critic``."""
 
@@ -265,23 +295,11 @@ class ContinuousAgent:
     def _actor(self, stochastic: bool) -> TensorDictModule:
         s, c = self.spaces, self.config
         if not stochastic:  # deterministic tanh policy (DDPG, TD3)
-            net = nn.Sequential(mlp(s, s.obs_dim, s.act_dim, c.hidden), nn.Tanh())
+            net = nn.Sequential(mlp(s, s.obs_dim, s.act_dim, c.hidden), nn.Tanh(), PaddedActions(s))
             return TensorDictModule(
                 net, in_keys=[(AGENTS, "observation")], out_keys=[(AGENTS, "action")]
             )
-        net = nn.Sequential(mlp(s, s.obs_dim, 2 * s.act_dim, c.hidden), NormalParamExtractor())
-        params = TensorDictModule(
-            net, in_keys=[(AGENTS, "observation")], out_keys=[(AGENTS, "loc"), (AGENTS, "scale")]
-        )
-        return ProbabilisticActor(
-            params,
-            in_keys=[(AGENTS, "loc"), (AGENTS, "scale")],
-            out_keys=[(AGENTS, "action")],
-            distribution_class=TanhNormal,
-            distribution_kwargs={"low": -1.0, "high": 1.0},
-            spec=self.spec,
-            return_log_prob=False,
-        )
+        return gaussian_actor(s, c.hidden, self.spec, log_prob=False)
 
     def _loss(self) -> Any:
         c = self.config

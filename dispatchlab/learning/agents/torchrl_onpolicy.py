@@ -20,14 +20,13 @@ import torch
 from tensordict import TensorDict
 from tensordict.nn import (
     InteractionType,
-    NormalParamExtractor,
     TensorDictModule,
     set_interaction_type,
 )
 from torch import nn
 from torch.distributions import Categorical
 from torchrl.data import Bounded
-from torchrl.modules import ProbabilisticActor, TanhNormal
+from torchrl.modules import ProbabilisticActor
 from torchrl.objectives import A2CLoss, ClipPPOLoss
 from torchrl.objectives import ValueEstimators as VE
 
@@ -38,7 +37,7 @@ from dispatchlab.learning.agents.torchrl_common import (
     load_module_arrays,
     module_arrays,
 )
-from dispatchlab.learning.agents.torchrl_offpolicy import mlp
+from dispatchlab.learning.agents.torchrl_offpolicy import gaussian_actor, mlp
 
 
 @dataclass(frozen=True)
@@ -140,20 +139,7 @@ class OnPolicyAgent:
                 return_log_prob=True,
                 log_prob_key=(AGENTS, "action_log_prob"),
             )
-        net = nn.Sequential(mlp(s, s.obs_dim, 2 * s.act_dim, c.hidden), NormalParamExtractor())
-        params = TensorDictModule(
-            net, in_keys=[(AGENTS, "observation")], out_keys=[(AGENTS, "loc"), (AGENTS, "scale")]
-        )
-        return ProbabilisticActor(
-            params,
-            in_keys=[(AGENTS, "loc"), (AGENTS, "scale")],
-            out_keys=[(AGENTS, "action")],
-            distribution_class=TanhNormal,
-            distribution_kwargs={"low": -1.0, "high": 1.0},
-            spec=Bounded(-1.0, 1.0, shape=(s.n_agents, s.act_dim)),
-            return_log_prob=True,
-            log_prob_key=(AGENTS, "action_log_prob"),
-        )
+        return gaussian_actor(s, c.hidden, Bounded(-1.0, 1.0, (s.n_agents, s.act_dim)), True)
 
     def policy_step(self, td: TensorDict, explore: bool) -> TensorDict:
         """A sampled action (with its log-prob) when exploring, the mode/mean otherwise."""

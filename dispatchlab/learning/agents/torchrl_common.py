@@ -164,11 +164,21 @@ class PaddedActions(nn.Module):
 
 def sample_observations(env: Any, spaces: AgentSpaces, steps: int, seed: int) -> np.ndarray:
     """(steps, n_agents, obs_dim) observations under uniform random actions (for the scaler)."""
+    return random_rollout(env, steps, seed, lambda obs: spaces.stack(obs))
+
+
+def sample_states(env: Any, steps: int, seed: int) -> np.ndarray:
+    """(steps, 1, state_dim) global states ``env.state()`` under uniform random actions."""
+    return random_rollout(env, steps, seed, lambda obs: np.asarray(env.state(), np.float32)[None])
+
+
+def random_rollout(env: Any, steps: int, seed: int, record: Callable[[Any], np.ndarray]):
+    """``record(observations)`` at each of ``steps`` steps of uniform random play, stacked."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     rows = []
     for _ in range(steps):
-        rows.append(spaces.stack(obs))
+        rows.append(record(obs))
         obs, *_ = env.step(_random_actions(env, rng))
         if not env.agents:
             obs, _ = env.reset(seed=int(rng.integers(2**31)))
@@ -192,6 +202,7 @@ class TorchRLAgent(Protocol):
     spaces: AgentSpaces
     scaler: ObsScaler
     on_policy: bool
+    state_scaler: ObsScaler | None  #: set by agents that read ``env.state()`` (QMIX's mixer)
 
     def policy_step(self, td: TensorDict, explore: bool) -> TensorDict: ...
 
@@ -230,6 +241,7 @@ def transition(
         TensorDict(
             {
                 AGENTS: agents_next,
+                "reward": torch.from_numpy(r).mean().reshape(1),  # the team reward (QMIX)
                 "done": torch.tensor([done]),
                 "terminated": torch.tensor([term]),
             },
@@ -262,12 +274,17 @@ def train(env: Any, agent: TorchRLAgent, config: TrainConfig) -> dict[str, list[
     for step in range(config.env_steps):
         obs = agent.scaler(agent.spaces.stack(raw))
         td = TensorDict({AGENTS: TensorDict({"observation": obs}, [obs.shape[0]])}, [])
+        state_scaler = getattr(agent, "state_scaler", None)
+        if state_scaler is not None:
+            td["state"] = state_scaler(np.asarray(env.state())[None])[0]
         with torch.no_grad():
             td = agent.policy_step(td, explore=True)
         action = td[AGENTS, "action"]
         out = env.step(agent.spaces.to_env(_env_action(agent.spaces, action)))
         ep_return += float(np.mean([out[1][a] for a in agent.spaces.agents]))
         full = transition(agent.spaces, agent.scaler, td, out, config.reward_scale)
+        if state_scaler is not None:  # after the last step: the final state, never bootstrapped
+            full["next", "state"] = state_scaler(np.asarray(env.state())[None])[0]
         losses = agent.record(full)
         if losses:
             history["loss"].append(float(sum(losses.values())))

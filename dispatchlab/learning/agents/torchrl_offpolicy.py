@@ -69,6 +69,7 @@ class OffPolicyConfig:
     eps_decay_steps: int = 5_000  #: DQN: env steps of the linear ε decay
     double: bool = True  #: DQN: double-DQN target
     dueling: bool = True  #: DQN: value + advantage heads
+    mixing_embed_dim: int = 32  #: QMIX: width of the state-conditioned mixing network
     # continuous
     algo: str = "td3"  #: continuous: "ddpg", "td3" or "sac"
     centralized_critic: bool = False  #: critics see every agent's obs and action (MADDPG…)
@@ -146,8 +147,9 @@ class DQNAgent:
         self.spaces, self.config = spaces, config
         n, a = spaces.n_agents, spaces.act_dim
         self.scaler = ObsScaler(n, spaces.obs_dim)
+        self.state_scaler: ObsScaler | None = None
         self.qnet = _MaskedDuelingQ(spaces, config.hidden, config.dueling)
-        spec = OneHot(a, shape=(n, a))
+        self.spec = OneHot(a, shape=(n, a))
         self.actor = TensorDictSequential(
             TensorDictModule(
                 self.qnet, in_keys=[(AGENTS, "observation")], out_keys=[(AGENTS, "action_value")]
@@ -155,22 +157,10 @@ class DQNAgent:
             QValueModule(
                 action_value_key=(AGENTS, "action_value"),
                 out_keys=[(AGENTS, "action"), (AGENTS, "action_value"), (AGENTS, "chosen")],
-                spec=spec,
+                spec=self.spec,
             ),
         )
-        self.loss = DQNLoss(
-            self.actor,
-            loss_function="smooth_l1",
-            delay_value=True,
-            double_dqn=config.double,
-            action_space=spec,
-        )
-        self.loss.set_keys(
-            action_value=(AGENTS, "action_value"),
-            action=(AGENTS, "action"),
-            value=(AGENTS, "chosen"),
-            **_MA_KEYS,
-        )
+        self.loss = self._make_loss()
         self.loss.make_value_estimator(VE.TD0, gamma=config.gamma)
         self.target = HardUpdate(self.loss, value_network_update_interval=config.target_update)
         self.optim = torch.optim.Adam(self.loss.parameters(), lr=config.lr)
@@ -178,6 +168,26 @@ class DQNAgent:
         self.steps, self.updates = 0, 0
         self._gen = torch.Generator().manual_seed(seed)
         self._valid = spaces.action_mask()
+
+    def _make_loss(self) -> Any:
+        """TorchRL's (double) DQN loss on each agent's own reward."""
+        loss = DQNLoss(
+            self.actor,
+            loss_function="smooth_l1",
+            delay_value=True,
+            double_dqn=self.config.double,
+            action_space=self.spec,
+        )
+        loss.set_keys(
+            action_value=(AGENTS, "action_value"),
+            action=(AGENTS, "action"),
+            value=(AGENTS, "chosen"),
+            **_MA_KEYS,
+        )
+        return loss
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"loss": self.loss, "scaler": self.scaler}
 
     def epsilon(self) -> float:
         """Linear decay from eps_start to eps_end over eps_decay_steps env steps."""
@@ -220,11 +230,11 @@ class DQNAgent:
         return {"loss": float(loss.detach())}
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Online and target weights and the observation scaler, as numpy arrays."""
-        return module_arrays({"loss": self.loss, "scaler": self.scaler})
+        """Online and target weights and the observation scaler(s), as numpy arrays."""
+        return module_arrays(self._modules())
 
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
-        load_module_arrays({"loss": self.loss, "scaler": self.scaler}, arrays)
+        load_module_arrays(self._modules(), arrays)
 
 
 def gaussian_actor(
@@ -260,6 +270,7 @@ class ContinuousAgent:
     """DDPG / TD3 / SAC per agent, or MADDPG / MATD3 / MASAC with ``centralized_critic``."""
 
     on_policy = False
+    state_scaler = None
 
     def __init__(self, spaces: AgentSpaces, config: OffPolicyConfig, seed: int = 0):
         if spaces.discrete:

@@ -85,6 +85,7 @@ class OnPolicyAgent:
     """PPO or A2C on TorchRL's losses and GAE, for Discrete or Box agents (see module doc)."""
 
     on_policy = True
+    state_scaler = None
 
     def __init__(self, spaces: AgentSpaces, config: OnPolicyConfig, seed: int = 0):
         torch.manual_seed(seed)

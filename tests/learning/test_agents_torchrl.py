@@ -327,6 +327,9 @@ def test_bad_agent_setups_are_named():
         OffPolicyConfig(algo="ppo")
     with pytest.raises(ValueError, match="minibatch_size must be"):
         OnPolicyConfig(frames_per_batch=16, minibatch_size=32)
+    with pytest.raises(ValueError, match="env_steps must be a positive integer"):
+        TrainConfig(env_steps=0)
+    assert TrainConfig.quick(seed=4).env_steps == 480
 
 
 def _filled_stratified(**options):

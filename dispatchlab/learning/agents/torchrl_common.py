@@ -260,6 +260,18 @@ class TrainConfig:
     reward_scale: float = 1.0  #: rewards are multiplied by this before they reach the losses
     log_every: int = 0  #: print progress every this many steps (0: quiet)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.env_steps, int) or self.env_steps < 1:
+            raise ValueError(f"TrainConfig.env_steps must be a positive integer: {self.env_steps}")
+        if not self.reward_scale > 0:
+            raise ValueError(f"TrainConfig.reward_scale must be > 0, got {self.reward_scale}")
+
+    @classmethod
+    def quick(cls, seed: int = 0, reward_scale: float = 1.0) -> TrainConfig:
+        """The test budget: 480 env steps (20 days of ``voltage-control``, 5 of the discrete
+        env), seconds per learner on one CPU thread; shows the loop, not converged learning."""
+        return cls(env_steps=480, seed=seed, reward_scale=reward_scale)
+
 
 def train(env: Any, agent: TorchRLAgent, config: TrainConfig) -> dict[str, list[float]]:
     """Run ``agent`` on ``env`` for ``config.env_steps`` steps; returns episode returns and losses.

@@ -262,7 +262,8 @@ def page(frame: pd.DataFrame, timing: pd.DataFrame, args) -> str:
         "DQN per device, same hyperparameters, scaling, ε schedule and episodes; train on 12 "
         "SimBench days, test on 6 others; torch on one thread).",
         "",
-        "| learner | seeds | team return per day | compliance | ms per update | train s |",
+        "| learner | seeds | team return per day | compliance | ms per update (in training) "
+        "| train s |",
         "|---|---|---|---|---|---|",
     ]
     for name, r in table.iterrows():

@@ -24,7 +24,6 @@ says why). This module is the glue to dispatchlab's PettingZoo parallel environm
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,8 +35,6 @@ from tensordict import TensorDict
 from torch import nn
 
 AGENTS = "agents"
-# TorchRL logs every buffer allocation at INFO on stderr; a training run makes several.
-logging.getLogger("torchrl").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

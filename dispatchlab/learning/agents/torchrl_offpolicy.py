@@ -20,6 +20,7 @@ the env's (shared) reward per agent times ``reward_scale``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,9 @@ from dispatchlab.learning.agents.torchrl_common import (
     load_module_arrays,
     module_arrays,
 )
+
+# TorchRL sets its logger's level when imported, then logs every buffer allocation at INFO.
+logging.getLogger("torchrl").setLevel(logging.WARNING)
 
 _MA_KEYS = {
     "reward": (AGENTS, "reward"),

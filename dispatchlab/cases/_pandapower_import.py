@@ -36,13 +36,14 @@ from pandapower.pypower import idx_brch as B
 from scipy.sparse.csgraph import connected_components
 
 from dispatchlab.cases import units
+from dispatchlab.cases._pandapower_costs import _opf_costs as _costs
 from dispatchlab.cases._pandapower_injections import (
     _add_shunts,
     _col,
-    _costs,
     _ders,
     _element_shunts,
     _fill_defaults,
+    _flag,
     _gens,
     _loads,
     _names,
@@ -63,22 +64,19 @@ SUPPORTED = {
     "poly_cost",
     "pwl_cost",
 }
-#: tables that do not enter the power flow (measurements, controllers, groups, characteristics)
-IGNORED = {
-    "measurement",
-    "controller",
-    "group",
-    "characteristic",
-    "bus_geodata",
-    "line_geodata",
-    "trafo_characteristic_table",
-    "shunt_characteristic_table",
-}
+#: kept in ``meta["pandapower_tables"]`` only when they hold something
+_FRESH = pp.create_empty_network()
+#: elements that enter pandapower's power flow (those with a result table), beside SUPPORTED
+ELECTRICAL = {
+    k.removeprefix("_empty_res_").removesuffix("_3ph")
+    for k in _FRESH.keys()
+    if k.startswith("_empty_res_")
+} - {"protection"}
 
 
 def case_from_net(net: pp.pandapowerNet) -> Case:
     """Convert a pandapower net that was not made by ``to_pandapower``."""
-    check_supported(net)
+    kept = check_supported(net)
     ppc, lookup = _internal_ppc(net)
     buses = _buses(net)
     branches, shunts = _branches(net, ppc, lookup, buses)
@@ -86,8 +84,11 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
     ders = _ders(net)
     _add_shunts(buses, _element_shunts(net, buses) + shunts, net.sn_mva)
     _set_bus_types(buses, net, branches)
+    _opf_voltage_limits(buses, net)
     pwl = _costs(net, gens, ders)
-    meta = {"source": "pandapower", "f_hz": float(net.f_hz)}
+    meta = {"source": "pandapower", "f_hz": float(net.f_hz), "ac_flow_limit": "current"}
+    if kept:
+        meta["pandapower_tables"] = kept
     return Case(
         str(net.name or "pandapower"),
         buses,
@@ -102,23 +103,21 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
     )
 
 
-def check_supported(net: pp.pandapowerNet) -> None:
-    """Raise ``ValueError`` naming the first element a Case cannot represent."""
+def check_supported(net: pp.pandapowerNet) -> dict[str, object]:
+    """Raise ``ValueError`` naming the first electrical element a Case cannot represent;
+    return the non-electrical tables (``substation``, ``loadcases``, ``measurement``,
+    ``profiles`` …) to keep in ``meta``."""
+    kept: dict[str, object] = {}
     for key in net.keys():
         value = net[key]
-        if (
-            not isinstance(value, pd.DataFrame)
-            or key.startswith(("res_", "_", "dl_"))
-            or key in SUPPORTED | IGNORED
-            or value.empty
-        ):
+        if key.startswith(("res_", "_", "dl_")) or key in SUPPORTED or key == "dispatchlab":
             continue
-        if "in_service" in value.columns and not value["in_service"].any():
-            continue
-        raise ValueError(
-            f"pandapower element '{key}' (index {list(value.index[:5])}) cannot be "
-            "represented in a dispatchlab Case"
-        )
+        if key in ELECTRICAL:
+            _refuse_in_service(key, value)
+        elif isinstance(value, pd.DataFrame | dict) and len(value):
+            if key in _FRESH and key not in ("measurement", "controller", "group"):
+                continue  # std_types, user_pf_options: pandapower's own settings
+            kept[key] = value.copy()
     zip_cols = [c for c in net.load.columns if c.startswith(("const_z", "const_i"))]
     zip_loads = net.load.index[(net.load[zip_cols].fillna(0) != 0).any(axis=1)]
     if len(zip_loads):
@@ -128,6 +127,22 @@ def check_supported(net: pp.pandapowerNet) -> None:
         )
     if "step_dependency_table" in net.shunt and net.shunt["step_dependency_table"].any():
         raise ValueError("pandapower shunt with step_dependency_table cannot be represented")
+    return kept
+
+
+def _refuse_in_service(key: str, value: object) -> None:
+    """An electrical element without a Case equivalent: refuse its in-service rows."""
+    if not isinstance(value, pd.DataFrame) or value.empty:
+        return
+    rows = value.index
+    if "in_service" in value.columns:
+        rows = rows[value["in_service"].fillna(True).astype(bool).to_numpy()]
+    if len(rows):
+        raise ValueError(
+            f"pandapower element '{key}' (rows {list(rows[:5])}"
+            f"{' …' if len(rows) > 5 else ''}) cannot be represented in a dispatchlab Case; "
+            "take it out of service or replace it by supported elements"
+        )
 
 
 def _internal_ppc(net: pp.pandapowerNet) -> tuple[dict, dict]:
@@ -181,8 +196,9 @@ def _buses(net: pp.pandapowerNet) -> pd.DataFrame:
             "name": _names(b["name"]),
             "base_kv": b["vn_kv"].to_numpy(dtype=float),
             "bus_type": np.where(b["in_service"].astype(bool), "PQ", "ISOLATED"),
-            "vm_min_pu": _col(b, "min_vm_pu", 0.9),
-            "vm_max_pu": _col(b, "max_vm_pu", 1.1),
+            # pandapower's OPF: a missing limit is 0 / 2 p.u. (pd2ppc, build_bus)
+            "vm_min_pu": _col(b, "min_vm_pu", 0.0),
+            "vm_max_pu": _col(b, "max_vm_pu", 2.0),
             "zone": _zones(b["zone"]) if "zone" in b.columns else 1,
             "x_coord": xy[:, 0],
             "y_coord": xy[:, 1],
@@ -299,7 +315,11 @@ def _describe(part: pd.DataFrame, df: pd.DataFrame, element: str, net: pp.pandap
     part["name"] = _names(df["name"])
     state = "closed" if element == "switch" else "in_service"
     part["in_service"] &= df[state].astype(bool).to_numpy()
+    # pandapower's OPF rates a branch only where max_loading_percent is given (pd2ppc's RATE_A;
+    # a transformer's sn_mva alone is no thermal limit): lines max_i_ka·√3·vn_kv(from bus),
+    # transformers sn_mva, both times max_loading_percent/100 · df · parallel
     share = _col(df, "df", 1.0) * _col(df, "parallel", 1.0)
+    share = share * _col(df, "max_loading_percent", np.inf) / 100
     if element == "line":
         kv = net.bus["vn_kv"].loc[df["from_bus"]].to_numpy()
         rate = units.ka_to_mva(_col(df, "max_i_ka", np.inf) * share, kv)
@@ -348,6 +368,22 @@ def _set_bus_types(buses: pd.DataFrame, net: pp.pandapowerNet, branches: pd.Data
     buses.loc[eg["bus"], "bus_type"] = "REF"
     buses.loc[~live, "bus_type"] = "ISOLATED"
     _isolate_unsupplied(buses, branches)
+
+
+def _opf_voltage_limits(buses: pd.DataFrame, net: pp.pandapowerNet) -> None:
+    """pandapower's OPF voltage rules (build_gen): a non-controllable ext_grid or gen holds its
+    ``vm_pu`` (the bus band shrinks to it), a gen's ``min/max_vm_pu`` narrows its bus's band."""
+    eg = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
+    fixed = eg[~_flag(eg, "controllable", False)]
+    g = net.gen[net.gen["in_service"].astype(bool)]
+    for col, pick in (("max_vm_pu", np.minimum), ("min_vm_pu", np.maximum)):
+        lim = _col(g, col, np.nan)
+        key = "vm_max_pu" if col == "max_vm_pu" else "vm_min_pu"
+        at = g["bus"].to_numpy()[~np.isnan(lim)]
+        buses.loc[at, key] = pick(buses.loc[at, key].to_numpy(), lim[~np.isnan(lim)])
+    fixed = pd.concat([fixed, g[~_flag(g, "controllable", True)]])
+    buses.loc[fixed["bus"], "vm_min_pu"] = fixed["vm_pu"].to_numpy(float)
+    buses.loc[fixed["bus"], "vm_max_pu"] = fixed["vm_pu"].to_numpy(float)
 
 
 def _isolate_unsupplied(buses: pd.DataFrame, branches: pd.DataFrame | None) -> None:

@@ -11,7 +11,13 @@ the Case's set-points, solved by :class:`~dispatchlab.solvers.batched_pf.Batched
 the same equations as pandapower; flat if it does not converge), ``verify`` (re-solve
 pandapower's power flow at the AC-OPF set-points and report ``info["verify_max_dvm_pu"]`` /
 ``["verify_max_dva_deg"]``; timed as ``timings["verify"]``), ``tol``, ``max_iter``,
-``time_limit`` (s, Ipopt wall time), ``print_level`` and ``ipopt`` (further Ipopt options).
+``time_limit`` (s, Ipopt wall time), ``print_level``, ``ipopt`` (further Ipopt options) and
+``flow_limit`` (``"apparent"``: |S| ≤ rate_a at both ends, MATPOWER's default; ``"current"``:
+|S| ≤ rate_a·|V|, i.e. |I| ≤ rate_a/S_base in p.u., pandapower's ``runopp`` default; unset: the
+Case's ``meta["ac_flow_limit"]``, which ``from_pandapower`` sets to ``"current"``, else
+``"apparent"``). Every in-service gen and injecting DER (pv, wind, microturbine, dg, svc, svg,
+storage, flexible_load) is a decision within its P and Q range (a DER with
+``p_min_mw == p_max_mw`` is fixed), a DER within its ``s_max_mva`` too.
 ``timings["build"]`` includes the DC-OPF or power flow of a warm start.
 """
 
@@ -52,6 +58,7 @@ def solve_acopf(
     time_limit: float | None = None,
     print_level: int = 0,
     ipopt: dict | None = None,
+    flow_limit: str | None = None,
 ) -> Result:
     """Solve the AC-OPF of ``case`` with Ipopt and return a :class:`Result` (see module doc)."""
     import casadi as ca
@@ -65,8 +72,9 @@ def solve_acopf(
         raise ValueError(f"unknown init '{init}'; use one of {INITS}")
     t0 = time.perf_counter()
     net = ac_network(case)
-    model = build_opf(net, case.gen_cost_pwl)
-    x0 = initial_point(case, net, init, model.lbx, model.ubx)
+    flow_limit = flow_limit or case.meta.get("ac_flow_limit", "apparent")
+    model = build_opf(net, case.gen_cost_pwl, case.ders, flow_limit)
+    x0 = initial_point(case, net, init, model)
     opts = {"print_time": False, "ipopt.sb": "yes", "ipopt.print_level": print_level}
     opts.update({"ipopt.tol": tol, "ipopt.max_iter": max_iter})
     if time_limit is not None:
@@ -88,6 +96,7 @@ def solve_acopf(
             "ipopt_status": stats["return_status"],
             "iterations": int(stats.get("iter_count", -1)),
             "init": init,
+            "flow_limit": flow_limit,
             "variables": int(model.nlp["x"].numel()),
             "constraints": int(model.nlp["g"].numel()),
         },
@@ -105,9 +114,10 @@ def solve_acopf(
     return result
 
 
-def initial_point(case, net: ACNetwork, init: str, lbx: np.ndarray, ubx: np.ndarray):
+def initial_point(case, net: ACNetwork, init: str, model):
     """x0 for ``init`` (flat, dcopf or powerflow), clipped into the variable bounds."""
-    n, g, base = net.n_bus, net.gens, net.base_mva
+    n, g, base = net.n_bus, model.units, net.base_mva
+    lbx, ubx = model.lbx, model.ubx
     va = np.full(n, net.va0[net.ref].mean() if len(net.ref) else 0.0)
     vm = np.where(np.isin(np.arange(n), net.pq), 1.0, net.vm_set)
     pg = _mid(g["p_min_mw"].to_numpy(), g["p_max_mw"].to_numpy()) / base
@@ -119,7 +129,7 @@ def initial_point(case, net: ACNetwork, init: str, lbx: np.ndarray, ubx: np.ndar
         if dc.optimal:
             theta = np.deg2rad(dc.bus["va_deg"].reindex(net.bus_ids).fillna(0.0).to_numpy())
             va = theta - theta[net.ref].mean() + va[net.ref].mean() if len(net.ref) else theta
-            pg = dc.gen["p_mw"].reindex(g.index).fillna(0.0).to_numpy() / base
+            pg = _unit_values(g, dc.gen, dc.der, pg * base) / base
     elif init == "powerflow":
         from dispatchlab.solvers.batched_pf import BatchedPowerFlow
 
@@ -127,9 +137,20 @@ def initial_point(case, net: ACNetwork, init: str, lbx: np.ndarray, ubx: np.ndar
         if pf.converged[0]:  # else: stay flat
             vm = pf.vm[0][_first_cols(net)]
             va = np.deg2rad(pf.va_deg[0][_first_cols(net)])
-            pg = g["p_mw"].to_numpy() / base
+            pg = _unit_values(g, case.gens, case.ders, pg * base) / base
     x0 = np.r_[va, vm, pg, qg, np.zeros(len(lbx) - 2 * n - 2 * len(g))]
     return np.clip(x0, np.minimum(lbx, ubx), ubx)
+
+
+def _unit_values(units, gen, der, default: np.ndarray) -> np.ndarray:
+    """``p_mw`` of each unit from a gen and a DER table (``default`` where missing)."""
+    out = default.copy()
+    for kind, table in (("gen", gen), ("der", der)):
+        at = (units["unit"] == kind).to_numpy()
+        if table is not None and "p_mw" in table and at.any():
+            found = table["p_mw"].reindex(units["id"][at]).to_numpy()
+            out[at] = np.where(np.isnan(found), out[at], found)
+    return out
 
 
 def _first_cols(net: ACNetwork) -> np.ndarray:

@@ -86,7 +86,14 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
     _set_bus_types(buses, net, branches)
     _opf_voltage_limits(buses, net)
     pwl = _costs(net, gens, ders)
-    meta = {"source": "pandapower", "f_hz": float(net.f_hz), "ac_flow_limit": "current"}
+    # pandapower's OPF semantics for solve(case, "acopf"): |I| branch limits, one fixed slack
+    # angle per island (see docs/case-model.md)
+    meta = {
+        "source": "pandapower",
+        "f_hz": float(net.f_hz),
+        "ac_flow_limit": "current",
+        "acopf_ref_angles": "first",
+    }
     if kept:
         meta["pandapower_tables"] = kept
     return Case(

@@ -132,8 +132,9 @@ def ac_network(case) -> ACNetwork:
         base_mva=base,
         bus_ids=np.asarray(first),
         bus_pos=bus_pos,
-        vm_min=rep["vm_min_pu"].to_numpy(),
-        vm_max=rep["vm_max_pu"].to_numpy(),
+        # buses fused by switches share one voltage: the tightest band of the group holds
+        vm_min=_group(buses["vm_min_pu"], bus_pos, len(first), np.maximum),
+        vm_max=_group(buses["vm_max_pu"], bus_pos, len(first), np.minimum),
         va0=np.deg2rad(rep["va_deg"].to_numpy()),
         branch_ids=br.index.to_numpy(),
         f=f,
@@ -157,6 +158,13 @@ def ac_network(case) -> ACNetwork:
         gens=gens,
         **roles,
     )
+
+
+def _group(values: pd.Series, bus_pos: pd.Series, n: int, ufunc: np.ufunc) -> np.ndarray:
+    """``ufunc``-reduce a bus column over each fused position."""
+    out = np.full(n, -np.inf if ufunc is np.maximum else np.inf)
+    ufunc.at(out, bus_pos.loc[values.index].to_numpy(), values.to_numpy(dtype=float))
+    return out
 
 
 def _fuse(bus_ids: np.ndarray, switches: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:

@@ -27,6 +27,7 @@ import casadi as ca
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from dispatchlab.solvers.ac.network import ACNetwork
 
@@ -84,10 +85,12 @@ def build_opf(
     pwl: pd.DataFrame | None = None,
     ders: pd.DataFrame | None = None,
     flow_limit: str = "apparent",
+    ref_angles: str = "all",
 ) -> OPFModel:
     """The :class:`OPFModel` of ``net``; ``pwl`` holds breakpoints of pwl-cost gens, ``ders``
     the Case DER rows of ``net.der_ids`` (decisions beside the gens), ``flow_limit`` is
-    ``"apparent"`` (|S| ≤ rate) or ``"current"`` (|S| ≤ rate·|V| at each end)."""
+    ``"apparent"`` (|S| ≤ rate) or ``"current"`` (|S| ≤ rate·|V| at each end), ``ref_angles``
+    ``"all"`` (every REF bus keeps its angle) or ``"first"`` (see :func:`fixed_angle_buses`)."""
     n, base = net.n_bus, net.base_mva
     units = dispatch_units(net, ders)
     ng = len(units)
@@ -128,7 +131,7 @@ def build_opf(
         rows.append(seg)
         lbg.append(lo)
         ubg.append(hi)
-    lbx, ubx = _variable_bounds(net, units, len(pwl_gens))
+    lbx, ubx = _variable_bounds(net, units, len(pwl_gens), ref_angles)
     return OPFModel(
         nlp={"x": x, "f": cost, "g": ca.vertcat(*rows)},
         lbx=lbx,
@@ -210,14 +213,31 @@ def _dm(m: sp.spmatrix) -> ca.DM:
     return ca.DM(sp.csc_matrix(m))
 
 
-def _variable_bounds(net: ACNetwork, g: pd.DataFrame, n_pwl: int) -> tuple[np.ndarray, np.ndarray]:
+def _variable_bounds(
+    net: ACNetwork, g: pd.DataFrame, n_pwl: int, ref_angles: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on x: θ free but fixed at REF buses, |V| limits, unit limits in p.u."""
     n, base = net.n_bus, net.base_mva
     lo_va, hi_va = np.full(n, -np.inf), np.full(n, np.inf)
-    lo_va[net.ref] = hi_va[net.ref] = net.va0[net.ref]
+    ref = fixed_angle_buses(net, ref_angles)
+    lo_va[ref] = hi_va[ref] = net.va0[ref]
     lbx = np.r_[lo_va, net.vm_min, g["p_min_mw"] / base, g["q_min_mvar"] / base]
     ubx = np.r_[hi_va, net.vm_max, g["p_max_mw"] / base, g["q_max_mvar"] / base]
     return np.r_[lbx, np.full(n_pwl, -np.inf)], np.r_[ubx, np.full(n_pwl, np.inf)]
+
+
+def fixed_angle_buses(net: ACNetwork, ref_angles: str) -> np.ndarray:
+    """Positions whose angle is fixed: every REF bus (``"all"``, MATPOWER), or the first REF
+    bus of each connected island (``"first"``: pandapower's OPF turns the other slacks of an
+    island into generators with a free angle, auxiliary._check_connectivity_opf)."""
+    if ref_angles == "all":
+        return net.ref
+    if ref_angles != "first":
+        raise ValueError(f"unknown ref_angles '{ref_angles}'; use 'all' or 'first'")
+    graph = sp.coo_matrix((np.ones(len(net.f)), (net.f, net.t)), shape=(net.n_bus, net.n_bus))
+    _, label = connected_components(graph, directed=False)
+    ref = np.sort(net.ref)
+    return ref[np.unique(label[ref], return_index=True)[1]]
 
 
 def _pwl_rows(gens: pd.DataFrame, pwl: pd.DataFrame, which: np.ndarray, p_mw, y):

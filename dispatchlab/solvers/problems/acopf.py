@@ -11,13 +11,21 @@ the Case's set-points, solved by :class:`~dispatchlab.solvers.batched_pf.Batched
 the same equations as pandapower; flat if it does not converge), ``verify`` (re-solve
 pandapower's power flow at the AC-OPF set-points and report ``info["verify_max_dvm_pu"]`` /
 ``["verify_max_dva_deg"]``; timed as ``timings["verify"]``), ``tol``, ``max_iter``,
-``time_limit`` (s, Ipopt wall time), ``print_level``, ``ipopt`` (further Ipopt options) and
-``flow_limit`` (``"apparent"``: |S| ≤ rate_a at both ends, MATPOWER's default; ``"current"``:
-|S| ≤ rate_a·|V|, i.e. |I| ≤ rate_a/S_base in p.u., pandapower's ``runopp`` default; unset: the
-Case's ``meta["ac_flow_limit"]``, which ``from_pandapower`` sets to ``"current"``, else
-``"apparent"``). Every in-service gen and injecting DER (pv, wind, microturbine, dg, svc, svg,
-storage, flexible_load) is a decision within its P and Q range (a DER with
-``p_min_mw == p_max_mw`` is fixed), a DER within its ``s_max_mva`` too.
+``time_limit`` (s, Ipopt wall time), ``print_level``, ``ipopt`` (further Ipopt options),
+``flow_limit`` and ``ref_angles``:
+
+* ``flow_limit="apparent"``: |S| ≤ rate_a at both branch ends (MATPOWER's default);
+  ``"current"``: |S| ≤ rate_a·|V|, i.e. |I| ≤ rate_a/S_base in p.u. (pandapower's ``runopp``).
+  Unset: the Case's ``meta["ac_flow_limit"]`` (``from_pandapower`` sets ``"current"``), else
+  ``"apparent"``.
+* ``ref_angles="all"``: every REF bus keeps its ``va_deg`` (MATPOWER); ``"first"``: only the
+  first REF bus of each island does (pandapower's OPF). Unset: ``meta["acopf_ref_angles"]``
+  (``from_pandapower`` sets ``"first"``), else ``"all"``.
+
+Every in-service gen and injecting DER (pv, wind, microturbine, dg, svc, svg, storage,
+flexible_load) is a decision within its P and Q range (a DER with ``p_min_mw == p_max_mw`` is
+fixed) and, for a DER, its ``s_max_mva``. The objective adds the DERs' costs and every unit's
+reactive cost (``cost_q_*`` columns) to the gens' P costs.
 ``timings["build"]`` includes the DC-OPF or power flow of a warm start.
 """
 
@@ -59,6 +67,7 @@ def solve_acopf(
     print_level: int = 0,
     ipopt: dict | None = None,
     flow_limit: str | None = None,
+    ref_angles: str | None = None,
 ) -> Result:
     """Solve the AC-OPF of ``case`` with Ipopt and return a :class:`Result` (see module doc)."""
     import casadi as ca
@@ -73,7 +82,8 @@ def solve_acopf(
     t0 = time.perf_counter()
     net = ac_network(case)
     flow_limit = flow_limit or case.meta.get("ac_flow_limit", "apparent")
-    model = build_opf(net, case.gen_cost_pwl, case.ders, flow_limit)
+    ref_angles = ref_angles or case.meta.get("acopf_ref_angles", "all")
+    model = build_opf(net, case.gen_cost_pwl, case.ders, flow_limit, ref_angles)
     x0 = initial_point(case, net, init, model)
     opts = {"print_time": False, "ipopt.sb": "yes", "ipopt.print_level": print_level}
     opts.update({"ipopt.tol": tol, "ipopt.max_iter": max_iter})
@@ -97,6 +107,7 @@ def solve_acopf(
             "iterations": int(stats.get("iter_count", -1)),
             "init": init,
             "flow_limit": flow_limit,
+            "ref_angles": ref_angles,
             "variables": int(model.nlp["x"].numel()),
             "constraints": int(model.nlp["g"].numel()),
         },

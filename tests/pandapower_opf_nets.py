@@ -40,35 +40,30 @@ def opf_basic(pwl: bool = False) -> pp.pandapowerNet:
     return net
 
 
-def example_simple_market() -> pp.pandapowerNet:
-    """``example_simple`` with costs: a controllable gen and sgen, a flexible load paid to
-    consume (a negative cost per MW consumed), reactive costs on the ext_grid."""
-    net = pn.example_simple()
+def cigre_mv_market(with_der: str = "all") -> pp.pandapowerNet:
+    """CIGRE MV with its DERs: curtailable sgens (−1 per MW), storage paid 2 per MW charged,
+    two flexible loads (paid 15 per MW consumed, down to half their demand), an ext_grid at
+    10 per MW and 0.5 per MVAr; a 0.95–1.05 p.u. band and 100 % branch limits."""
+    net = pn.create_cigre_network_mv(with_der=with_der)
     net.bus["min_vm_pu"], net.bus["max_vm_pu"] = 0.95, 1.05
-    net.line["max_loading_percent"] = 80.0
-    net.trafo["max_loading_percent"] = 80.0
+    net.line["max_loading_percent"] = 100.0
+    net.trafo["max_loading_percent"] = 100.0
     net.ext_grid["controllable"] = True
-    net.ext_grid[["min_p_mw", "max_p_mw", "min_q_mvar", "max_q_mvar"]] = [-50, 50, -50, 50]
-    net.gen[["controllable", "min_p_mw", "max_p_mw", "min_q_mvar", "max_q_mvar"]] = [
-        True,
-        0.0,
-        10.0,
-        -5.0,
-        5.0,
-    ]
-    net.sgen[["controllable", "min_p_mw", "max_p_mw", "min_q_mvar", "max_q_mvar"]] = [
-        True,
-        0.0,
-        2.0,
-        -1.0,
-        1.0,
-    ]
-    net.load["controllable"] = True
-    net.load[["min_p_mw", "max_p_mw", "min_q_mvar", "max_q_mvar"]] = [0.5, 2.0, 0.0, 4.0]
-    pp.create_poly_cost(net, 0, "ext_grid", cp1_eur_per_mw=30, cq1_eur_per_mvar=2)
-    pp.create_poly_cost(net, 0, "gen", cp1_eur_per_mw=25, cp2_eur_per_mw2=0.5)
-    pp.create_poly_cost(net, 0, "sgen", cp1_eur_per_mw=5, cq2_eur_per_mvar2=0.3)
-    pp.create_poly_cost(net, 0, "load", cp1_eur_per_mw=-40)
+    _curtailable_sgens(net)
+    if len(net.storage):
+        st = net.storage
+        st["controllable"] = True
+        st["min_p_mw"], st["max_p_mw"] = -st["p_mw"].abs() - 0.1, st["p_mw"].abs() + 0.1
+        st["min_q_mvar"], st["max_q_mvar"] = -0.05, 0.05
+        for k in st.index:
+            pp.create_poly_cost(net, k, "storage", cp1_eur_per_mw=-2)
+    ld = net.load
+    ld["controllable"] = ld.index.isin([1, 5])
+    ld["min_p_mw"], ld["max_p_mw"] = 0.5 * ld["p_mw"], ld["p_mw"]
+    ld["min_q_mvar"], ld["max_q_mvar"] = 0.5 * ld["q_mvar"], ld["q_mvar"]
+    for k in (1, 5):
+        pp.create_poly_cost(net, k, "load", cp1_eur_per_mw=-15)
+    pp.create_poly_cost(net, 0, "ext_grid", cp1_eur_per_mw=10, cq1_eur_per_mvar=0.5)
     return net
 
 
@@ -128,13 +123,14 @@ def mv_oberrhein_curtailment() -> pp.pandapowerNet:
     return net
 
 
-def simbench_curtailment(code: str) -> pp.pandapowerNet:
-    """A SimBench grid with curtailable sgens (cp1 = −1, P in [0, p_mw], Q in ±30 % of P) and
-    controllable ext_grids at 1 per MW (SimBench leaves ``controllable`` NaN, which runopp
-    refuses)."""
-    import simbench as sb
+def simbench_curtailment(net: pp.pandapowerNet | str) -> pp.pandapowerNet:
+    """A SimBench grid (a net or its code) with curtailable sgens (cp1 = −1, P in [0, p_mw],
+    Q in ±30 % of P) and controllable ext_grids at 1 per MW (SimBench leaves ``controllable``
+    NaN, which runopp refuses)."""
+    if isinstance(net, str):
+        import simbench as sb
 
-    net = sb.get_simbench_net(code)
+        net = sb.get_simbench_net(net)
     net.ext_grid["controllable"] = True
     _curtailable_sgens(net)
     for k in net.ext_grid.index:

@@ -43,10 +43,10 @@ from dispatchlab.cases._pandapower_injections import (
     _ders,
     _element_shunts,
     _fill_defaults,
-    _flag,
     _gens,
     _loads,
     _names,
+    _opf_voltage_limits,
 )
 from dispatchlab.cases.case import Case
 
@@ -329,15 +329,25 @@ def _describe(part: pd.DataFrame, df: pd.DataFrame, element: str, net: pp.pandap
     share = share * _col(df, "max_loading_percent", np.inf) / 100
     if element == "line":
         kv = net.bus["vn_kv"].loc[df["from_bus"]].to_numpy()
-        rate = units.ka_to_mva(_col(df, "max_i_ka", np.inf) * share, kv)
+        rate = units.ka_to_mva(_unless_max(_col(df, "max_i_ka", np.inf)) * share, kv)
         part["length_km"] = df["length_km"].to_numpy(dtype=float)
     elif element == "trafo":
-        rate = _col(df, "sn_mva", np.inf) * share
+        rate = _unless_max(_col(df, "sn_mva", np.inf)) * share
         part[["tap_min", "tap_max", "tap_steps"]] = _tap_range(df, part["tap_ratio"].to_numpy())
     else:
         rate = np.full(len(df), np.inf)
     part["rate_a_mva"] = np.where(rate > 0, rate, np.inf)
     part[["rate_b_mva", "rate_c_mva"]] = np.inf
+
+
+#: what pandapower's ``from_ppc`` writes as max_i_ka / sn_mva for a MATPOWER rate_a of 0
+MAX_VAL = 99999.0
+
+
+def _unless_max(value: np.ndarray) -> np.ndarray:
+    """inf where pandapower's ``MAX_VAL`` stands for "no rating" (``from_ppc`` writes it for a
+    MATPOWER rate_a of 0)."""
+    return np.where(value >= MAX_VAL, np.inf, value)
 
 
 def _tap_range(tr: pd.DataFrame, ratio: np.ndarray) -> np.ndarray:
@@ -375,22 +385,6 @@ def _set_bus_types(buses: pd.DataFrame, net: pp.pandapowerNet, branches: pd.Data
     buses.loc[eg["bus"], "bus_type"] = "REF"
     buses.loc[~live, "bus_type"] = "ISOLATED"
     _isolate_unsupplied(buses, branches)
-
-
-def _opf_voltage_limits(buses: pd.DataFrame, net: pp.pandapowerNet) -> None:
-    """pandapower's OPF voltage rules (build_gen): a non-controllable ext_grid or gen holds its
-    ``vm_pu`` (the bus band shrinks to it), a gen's ``min/max_vm_pu`` narrows its bus's band."""
-    eg = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
-    fixed = eg[~_flag(eg, "controllable", False)]
-    g = net.gen[net.gen["in_service"].astype(bool)]
-    for col, pick in (("max_vm_pu", np.minimum), ("min_vm_pu", np.maximum)):
-        lim = _col(g, col, np.nan)
-        key = "vm_max_pu" if col == "max_vm_pu" else "vm_min_pu"
-        at = g["bus"].to_numpy()[~np.isnan(lim)]
-        buses.loc[at, key] = pick(buses.loc[at, key].to_numpy(), lim[~np.isnan(lim)])
-    fixed = pd.concat([fixed, g[~_flag(g, "controllable", True)]])
-    buses.loc[fixed["bus"], "vm_min_pu"] = fixed["vm_pu"].to_numpy(float)
-    buses.loc[fixed["bus"], "vm_max_pu"] = fixed["vm_pu"].to_numpy(float)
 
 
 def _isolate_unsupplied(buses: pd.DataFrame, branches: pd.DataFrame | None) -> None:

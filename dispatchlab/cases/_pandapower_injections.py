@@ -175,3 +175,19 @@ def _add_shunts(buses: pd.DataFrame, shunts: list[pd.DataFrame], base_mva: float
     total = pd.concat(shunts).groupby("bus")[["gs_mw", "bs_mvar"]].sum()
     total = total.reindex(buses.index, fill_value=0.0)
     buses["gs_mw"], buses["bs_mvar"] = total["gs_mw"], total["bs_mvar"]
+
+
+def _opf_voltage_limits(buses: pd.DataFrame, net: pp.pandapowerNet) -> None:
+    """pandapower's OPF voltage rules (build_gen): a non-controllable ext_grid or gen holds its
+    ``vm_pu`` (the bus band shrinks to it), a gen's ``min/max_vm_pu`` narrows its bus's band."""
+    eg = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
+    fixed = eg[~_flag(eg, "controllable", False)]
+    g = net.gen[net.gen["in_service"].astype(bool)]
+    for col, pick in (("max_vm_pu", np.minimum), ("min_vm_pu", np.maximum)):
+        lim = _col(g, col, np.nan)
+        key = "vm_max_pu" if col == "max_vm_pu" else "vm_min_pu"
+        at = g["bus"].to_numpy()[~np.isnan(lim)]
+        buses.loc[at, key] = pick(buses.loc[at, key].to_numpy(), lim[~np.isnan(lim)])
+    fixed = pd.concat([fixed, g[~_flag(g, "controllable", True)]])
+    buses.loc[fixed["bus"], "vm_min_pu"] = fixed["vm_pu"].to_numpy(float)
+    buses.loc[fixed["bus"], "vm_max_pu"] = fixed["vm_pu"].to_numpy(float)

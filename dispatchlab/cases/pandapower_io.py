@@ -61,6 +61,8 @@ __all__ = ["TAG_KEY", "from_pandapower", "to_pandapower"]
 
 #: ``net[TAG_KEY]`` holds the JSON of name, meta and flags of the Case a net was made from.
 TAG_KEY = "dispatchlab"
+#: ``case.meta[KEPT_KEY]``: the non-electrical tables of an imported net (measurement, substation …)
+KEPT_KEY = "pandapower_tables"
 #: Case tables without a pandapower element, stored as ``net["dl_<table>"]``.
 EXTRA_TABLES = ("gen_cost_pwl", "reserves", "contingencies")
 
@@ -74,7 +76,10 @@ def to_pandapower(case: Case, f_hz: float | None = None) -> pp.pandapowerNet:
     f = float(case.meta.get("f_hz", 50.0) if f_hz is None else f_hz)
     net = pp.create_empty_network(name=case.name, f_hz=f, sn_mva=case.base_mva)
     export_elements(net, case)
-    info = {"name": case.name, "meta": dict(case.meta), "allow_negative_x": case.allow_negative_x}
+    meta = dict(case.meta)
+    for key, table in meta.pop(KEPT_KEY, {}).items():  # from_pandapower's metadata tables
+        net[key] = table.copy()
+    info = {"name": case.name, "meta": meta, "allow_negative_x": case.allow_negative_x}
     net[TAG_KEY] = json.dumps(info, default=str)
     for table in EXTRA_TABLES:
         net[f"dl_{table}"] = getattr(case, table).copy()
@@ -88,8 +93,10 @@ def from_pandapower(net: pp.pandapowerNet) -> Case:
     """
     if TAG_KEY not in net:
         return case_from_net(net)
-    check_supported(net)
+    kept = check_supported(net)
     info = json.loads(net[TAG_KEY])
+    if kept:
+        info["meta"][KEPT_KEY] = kept
     sources = {
         "buses": ("bus",),
         "branches": ("line", "trafo", "switch"),

@@ -113,12 +113,15 @@ def build_opf(
     r = rated.tolist()
     limited = np.flatnonzero((net.angmin > -np.pi) | (net.angmax < np.pi))
     rate2 = net.rate_pu[rated] ** 2
-    lim_f, lim_t = _flow_limits(net, vm, rated, rate2, flow_limit)
-    rows = [g_p, g_q, pf[r] ** 2 + qf[r] ** 2 - lim_f, pt[r] ** 2 + qt[r] ** 2 - lim_t]
+    rows, lbg, ubg = [g_p, g_q], [s_fix.real, s_fix.imag], [s_fix.real, s_fix.imag]
+    if len(rated):
+        lim_f, lim_t = _flow_limits(net, vm, rated, rate2, flow_limit)
+        rows += [pf[r] ** 2 + qf[r] ** 2 - lim_f, pt[r] ** 2 + qt[r] ** 2 - lim_t]
+        lbg += [np.full(2 * len(rated), -np.inf)]
+        ubg += [np.zeros(2 * len(rated))]
     rows.append(va[net.f[limited].tolist()] - va[net.t[limited].tolist()])
-    zero = np.zeros(len(rated))
-    lbg = [s_fix.real, s_fix.imag, zero - np.inf, zero - np.inf, net.angmin[limited]]
-    ubg = [s_fix.real, s_fix.imag, zero, zero, net.angmax[limited]]
+    lbg.append(net.angmin[limited])
+    ubg.append(net.angmax[limited])
     s_rows = np.flatnonzero(np.isfinite(units["s_max_mva"].to_numpy()))
     rows.append(pg[s_rows.tolist()] ** 2 + qg[s_rows.tolist()] ** 2)
     lbg.append(np.full(len(s_rows), -np.inf))

@@ -1,6 +1,7 @@
 """The polar AC-OPF as a CasADi NLP (vectorised SX expressions from the branch admittances).
 
-Variables x = [θ (n), |V| (n), P_g (n_g), Q_g (n_g), y (n_pwl)], all per unit on S_base.
+Variables x = [θ (n), |V| (n), P_g (n_g), Q_g (n_g), y (n_pwl)], all per unit on S_base, where
+the units g are the in-service gens and then the injecting DERs (:func:`dispatch_units`).
 With d_k = θ_f − θ_t and Y_ff = G_ff + jB_ff etc., the branch flows are::
 
     P_f = G_ff V_f² + V_f V_t (G_ft cos d + B_ft sin d)
@@ -10,13 +11,14 @@ With d_k = θ_f − θ_t and Y_ff = G_ff + jB_ff etc., the branch flows are::
 
 and the problem is::
 
-    min   Σ_g c2 (S_b P_g)² + c1 S_b P_g + c0   (+ Σ y_g for piecewise-linear costs)
+    min   Σ_g c2 (S_b P_g)² + c1 S_b P_g + c0 + q2 (S_b Q_g)² + q1 S_b Q_g + q0   (+ Σ y_g)
     s.t.  C_fᵀP_f + C_tᵀP_t + g_sh V² − C_g P_g = Re s_fix      (λ_P: LMP · S_b)
           C_fᵀQ_f + C_tᵀQ_t − b_sh V² − C_g Q_g = Im s_fix      (λ_Q)
-          P_f² + Q_f² ≤ rate²,  P_t² + Q_t² ≤ rate²             (rated branches)
+          P_f² + Q_f² ≤ rate² (· V_f² for current limits), the same at the to end
           angmin ≤ θ_f − θ_t ≤ angmax                           (limits tighter than ±180°)
+          P_g² + Q_g² ≤ s_max²                                  (DERs with an S limit)
           y_g ≥ a_gk + s_gk S_b P_g                              (pwl segments)
-          V_min ≤ |V| ≤ V_max, P/Q limits, θ_ref fixed.
+          V_min ≤ |V| ≤ V_max, P/Q limits, θ fixed at the REF buses (all, or one per island).
 """
 
 from __future__ import annotations

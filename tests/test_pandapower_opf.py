@@ -69,6 +69,20 @@ def test_objective_is_runopps(name: str) -> None:
     assert_contract(build(), **options)
 
 
+def test_opf_basic_limits_hold_in_pandapowers_power_flow() -> None:
+    """The tutorial's 50 % transformer and line limits bind: at our set-points pandapower's own
+    power flow loads them to 50 % of the rated current (iron losses included), not more."""
+    net = nets.opf_basic()
+    r = assert_contract(net, delta=1e-16)
+    net.gen["p_mw"] = r.gen.loc[[1, 2], "p_mw"].to_numpy()
+    net.gen["vm_pu"] = r.bus.loc[net.gen["bus"], "vm_pu"].to_numpy()
+    net.ext_grid["vm_pu"] = r.bus.loc[net.ext_grid["bus"], "vm_pu"].to_numpy()
+    pp.runpp(net, tolerance_mva=1e-10)
+    assert net.res_trafo.at[0, "loading_percent"] == pytest.approx(50.0, abs=1e-4)
+    assert net.res_line["loading_percent"].max() == pytest.approx(50.0, abs=1e-4)
+    assert r.objective == pytest.approx(1642.2574, rel=1e-6)  # runopp: 1642.25741
+
+
 @functools.cache
 def _simbench(code: str) -> pp.pandapowerNet:
     """A SimBench net as ``simbench`` ships it (reading its CSV files takes ~9 s: once)."""

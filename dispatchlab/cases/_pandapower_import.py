@@ -281,7 +281,7 @@ def _ppc_rows(
     f = _aux_ends(rows[:, B.F_BUS].astype(int), fb, bus_lookup, buses)
     t = _aux_ends(rows[:, B.T_BUS].astype(int), tb, bus_lookup, buses)
     tap = np.where(rows[:, B.TAP] == 0, 1.0, rows[:, B.TAP])
-    g, g_asym, b_asym = rows[:, B.BR_G], rows[:, B.BR_G_ASYM], rows[:, B.BR_B_ASYM]
+    g_asym, b_asym = rows[:, B.BR_G_ASYM], rows[:, B.BR_B_ASYM]
     part = pd.DataFrame(
         {
             "from_bus": f,
@@ -289,16 +289,16 @@ def _ppc_rows(
             "r_pu": rows[:, B.BR_R],
             "x_pu": rows[:, B.BR_X],
             "b_pu": rows[:, B.BR_B],
+            "g_pu": rows[:, B.BR_G],
             "tap_ratio": tap,
             "shift_deg": rows[:, B.SHIFT],
             "in_service": True,
         }
     )
     base = float(net.sn_mva)
-    shunts = [
-        pd.DataFrame({"bus": f, "gs_mw": g / 2 / tap**2 * base, "bs_mvar": 0.0}),
-        pd.DataFrame({"bus": t, "gs_mw": (g + g_asym) / 2 * base, "bs_mvar": b_asym / 2 * base}),
-    ]
+    # the symmetric conductance stays in the branch (pandapower's OPF limits |I| with it);
+    # only the asymmetric T-model part goes to the to-bus shunt
+    shunts = [pd.DataFrame({"bus": t, "gs_mw": g_asym / 2 * base, "bs_mvar": b_asym / 2 * base})]
     return part, shunts
 
 

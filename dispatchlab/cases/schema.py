@@ -79,6 +79,12 @@ BRANCH_COLUMNS: dict[str, Column] = {
     "r_pu": Column("float64"),
     "x_pu": Column("float64"),
     "b_pu": Column("float64", 0.0, doc="total line charging susceptance"),
+    "g_pu": Column(
+        "float64",
+        0.0,
+        doc="total shunt conductance of the π model, half at each end (pandapower's line "
+        "g_us_per_km, transformer iron losses); AC models only",
+    ),
     "rate_a_mva": Column("float64", INF, doc="long-term rating; inf = unlimited"),
     "rate_b_mva": Column("float64", INF, doc="short-term rating; inf = unlimited"),
     "rate_c_mva": Column("float64", INF, doc="emergency rating; inf = unlimited"),

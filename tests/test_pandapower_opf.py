@@ -169,6 +169,9 @@ def test_ratings_only_from_max_loading_percent() -> None:
     rate = from_pandapower(net).branches["rate_a_mva"].to_numpy()
     i_ka = net.line.at[0, "max_i_ka"]
     assert rate == pytest.approx([0.5 * i_ka * 20.0 * np.sqrt(3), 0.8 * 0.63])
+    # from_ppc's placeholders for a MATPOWER rate_a of 0 (case9241pegase: sn_mva 99.999)
+    net.trafo["sn_mva"], net.line["max_i_ka"] = 99.999, 99999.0
+    assert np.isinf(from_pandapower(net).branches["rate_a_mva"]).all()
 
 
 def test_controllable_elements_and_their_costs() -> None:

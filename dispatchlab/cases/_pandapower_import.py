@@ -332,7 +332,7 @@ def _describe(part: pd.DataFrame, df: pd.DataFrame, element: str, net: pp.pandap
         rate = units.ka_to_mva(_unless_max(_col(df, "max_i_ka", np.inf)) * share, kv)
         part["length_km"] = df["length_km"].to_numpy(dtype=float)
     elif element == "trafo":
-        rate = _unless_max(_col(df, "sn_mva", np.inf)) * share
+        rate = _unless_max(_col(df, "sn_mva", np.inf), trafo=True) * share
         part[["tap_min", "tap_max", "tap_steps"]] = _tap_range(df, part["tap_ratio"].to_numpy())
     else:
         rate = np.full(len(df), np.inf)
@@ -342,12 +342,17 @@ def _describe(part: pd.DataFrame, df: pd.DataFrame, element: str, net: pp.pandap
 
 #: what pandapower's ``from_ppc`` writes as max_i_ka / sn_mva for a MATPOWER rate_a of 0
 MAX_VAL = 99999.0
+#: the same placeholder in kVA, as older converted nets carry it (pegase9241: 1 780 trafos)
+MAX_VAL_KVA_AS_MVA = 99.999
 
 
-def _unless_max(value: np.ndarray) -> np.ndarray:
+def _unless_max(value: np.ndarray, trafo: bool = False) -> np.ndarray:
     """inf where pandapower's ``MAX_VAL`` stands for "no rating" (``from_ppc`` writes it for a
-    MATPOWER rate_a of 0)."""
-    return np.where(value >= MAX_VAL, np.inf, value)
+    MATPOWER rate_a of 0, which MATPOWER leaves unlimited)."""
+    placeholder = value >= MAX_VAL
+    if trafo:
+        placeholder |= np.isclose(value, MAX_VAL_KVA_AS_MVA, rtol=0, atol=1e-9)
+    return np.where(placeholder, np.inf, value)
 
 
 def _tap_range(tr: pd.DataFrame, ratio: np.ndarray) -> np.ndarray:

@@ -204,6 +204,28 @@ def test_controllable_elements_and_their_costs() -> None:
     assert r.gen.loc[1, "p_mw"] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_pwl_costs_of_controllable_sgens_and_loads() -> None:
+    """A controllable sgen or load with a P pwl cost becomes a Case gen (pwl costs are gens');
+    the load's breakpoints are in its injection and its costs × −1, as pandapower's."""
+    net = _two_bus(controllable=True, min_q_mvar=-5, max_q_mvar=5)
+    pp.create_sgen(net, 1, p_mw=1.0, controllable=True, min_p_mw=0, max_p_mw=3,
+                   min_q_mvar=-1, max_q_mvar=1)  # fmt: skip
+    pp.create_load(net, 1, p_mw=2.0, controllable=True, min_p_mw=1, max_p_mw=4,
+                   min_q_mvar=0, max_q_mvar=0)  # fmt: skip
+    pp.create_pwl_cost(net, 0, "ext_grid", [[-50, 0, 20], [0, 50, 30]])
+    pp.create_pwl_cost(net, 0, "sgen", [[0, 1, 10], [1, 3, 35]])
+    pp.create_pwl_cost(net, 0, "load", [[-4, -2, 40], [-2, -1, 25]])
+    case = from_pandapower(net)
+    assert len(case.ders) == 0 and case.gens["cost_model"].tolist() == ["pwl"] * 3
+    pwl = case.gen_cost_pwl
+    assert pwl[pwl["gen_id"] == 2]["p_mw"].tolist() == [-4, -2, -1]
+    assert pwl[pwl["gen_id"] == 2]["cost_usd_per_h"].tolist() == [160, 80, 55]
+    r = assert_contract(net)
+    assert r.gen.loc[1, "p_mw"] == pytest.approx(1.0, abs=1e-5)  # 10 < 30 < 35: the first MW
+    # the load's cost falls as its injection rises (sign −1): it consumes its minimum
+    assert r.gen.loc[2, "p_mw"] == pytest.approx(-1.0, abs=1e-5)
+
+
 def test_pwl_costs_of_reactive_power_are_refused_by_name() -> None:
     net = _two_bus()
     pp.create_sgen(net, 1, p_mw=1.0, controllable=True, min_p_mw=0, max_p_mw=1)

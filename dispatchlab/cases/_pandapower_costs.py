@@ -12,7 +12,10 @@ objective (``pandapower.opf.make_objective``), so that the AC-OPF of the Case mi
 * Without any cost table every generator costs 1 per MW (pandapower: "overall generated power
   is minimized"). With a ``pwl_cost`` table every poly cost becomes a linear pwl over
   [P_min, P_max]: ``cp0`` is dropped and reactive poly costs no longer count.
-* A pwl cost starts at the cost ``lower · slope`` of its first breakpoint (``costs_from_areas``).
+* A pwl cost starts at the cost ``lower · slope`` of its first breakpoint (``costs_from_areas``);
+  its breakpoints are in the element's PYPOWER output (a load's or storage's injection, its
+  costs × −1). A controllable sgen, storage or load with a P pwl cost becomes a Case gen (Case
+  pwl costs are gens'); reactive pwl costs are refused.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ _PP_P = ["cp2_eur_per_mw2", "cp1_eur_per_mw", "cp0_eur"]
 _PP_Q = ["cq2_eur_per_mvar2", "cq1_eur_per_mvar", "cq0_eur"]
 
 
-def _opf_costs(net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFrame) -> pd.DataFrame:
-    """Write the cost columns of ``gens`` and ``ders`` (dropping their helper columns ``_et``,
-    ``_el``, ``_fixed``); return the pwl breakpoints of the gens (``gen_cost_pwl``)."""
+def _opf_costs(
+    net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``gens`` and ``ders`` with their cost columns (helper columns ``_et``, ``_el``,
+    ``_fixed`` dropped) and the pwl breakpoints of the gens (``gen_cost_pwl``)."""
+    gens, ders = _pwl_ders_to_gens(net, gens, ders)
     gkey = pd.Series(gens.index, index=pd.MultiIndex.from_frame(gens[["_et", "_el"]]))
     live = ders[~ders["_fixed"]]
     dkey = pd.Series(live.index, index=pd.MultiIndex.from_frame(live[["_et", "_el"]]))
@@ -48,17 +54,33 @@ def _opf_costs(net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFrame) ->
         q_coef = np.nan_to_num(c[_PP_Q].to_numpy(float)) * (q_costs and pwl.empty)
         if not pwl.empty:
             p_coef[2] = 0.0  # pandapower turns the linear part into a pwl cost: cp0 is lost
+        sign = -1.0 if key[0] in ("load", "storage") else 1.0
         if key in gkey.index:
-            gens.loc[gkey[key], _GEN_P + _Q] = np.r_[p_coef, q_coef]
+            gens.loc[gkey[key], _GEN_P + _Q] = sign * np.r_[p_coef, q_coef]
         elif key in dkey.index:
-            sign = -1.0 if key[0] in ("load", "storage") else 1.0
             ders.loc[dkey[key], _DER_P + _Q] = sign * np.r_[p_coef, q_coef]
         elif key[0] not in ("sgen", "storage", "load") or not _exists(net, key):
             raise ValueError(f"pandapower poly_cost row {row}: no {key[0]} {key[1]} to bear it")
     rows = _pwl_rows(net, pwl, gkey, dkey, gens)
     for frame in (gens, ders):
         frame.drop(columns=[c for c in ("_et", "_el", "_fixed") if c in frame], inplace=True)
-    return pd.DataFrame(rows, columns=["gen_id", "point", "p_mw", "cost_usd_per_h"])
+    return gens, ders, pd.DataFrame(rows, columns=["gen_id", "point", "p_mw", "cost_usd_per_h"])
+
+
+def _pwl_ders_to_gens(net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFrame):
+    """Controllable sgens, storage and loads with a P pwl cost become gens (at their PQ bus,
+    ids after the gens): Case pwl costs are gens' (a DER's kind and energy data are dropped)."""
+    pwl = net.pwl_cost[net.pwl_cost["power_type"] == "p"]
+    keys = set(zip(pwl["et"], pwl["element"], strict=True))
+    hit = ders[~ders["_fixed"] & [k in keys for k in zip(ders["_et"], ders["_el"], strict=True)]]
+    if hit.empty:
+        return gens, ders
+    moved = hit[["name", "bus", "p_mw", "p_min_mw", "p_max_mw", "q_min_mvar"]].assign(
+        q_max_mvar=hit["q_max_mvar"], vm_set_pu=1.0, in_service=hit["in_service"]
+    )
+    moved[["_et", "_el"]] = hit[["_et", "_el"]].to_numpy()
+    moved.index = pd.Index(np.arange(len(hit)) + int(gens.index.max()) + 1, name="gen_id")
+    return pd.concat([gens, moved]), ders.drop(index=hit.index)
 
 
 def _exists(net: pp.pandapowerNet, key: tuple) -> bool:
@@ -70,19 +92,21 @@ def _pwl_rows(net, pwl: pd.DataFrame, gkey: pd.Series, dkey: pd.Series, gens: pd
     rows = []
     for row, c in pwl.iterrows():
         key = (c["et"], c["element"])
-        if key in dkey.index or c["power_type"] != "p":
-            what = "reactive-power" if c["power_type"] != "p" else f"{key[0]}"
+        if c["power_type"] != "p":
             raise ValueError(
-                f"pandapower pwl_cost row {row} ({key[0]} {key[1]}): a {what} piecewise-linear "
-                "cost cannot be represented yet (Case pwl costs are for gens' P); use poly_cost"
+                f"pandapower pwl_cost row {row} ({key[0]} {key[1]}): a reactive-power "
+                "piecewise-linear cost cannot be represented yet (Case pwl costs are in P); "
+                "use poly_cost's cq1_eur_per_mvar / cq2_eur_per_mvar2"
             )
         if key not in gkey.index:
             if key[0] in ("sgen", "storage", "load") and _exists(net, key):
                 continue  # the cost of a fixed injection: pandapower ignores it
             raise ValueError(f"pandapower pwl_cost row {row}: no {key[0]} {key[1]} to bear it")
         pts = np.asarray(c["points"], dtype=float)
+        sign = -1.0 if key[0] in ("load", "storage") else 1.0  # costs_from_areas(points, sign)
         p = np.r_[pts[:, 0], pts[-1, 1]]
         cost = pts[0, 0] * pts[0, 2] + np.r_[0.0, np.cumsum(pts[:, 2] * (pts[:, 1] - pts[:, 0]))]
+        cost = sign * cost
         gens.loc[gkey[key], "cost_model"] = "pwl"
         rows += [(gkey[key], k, p[k], cost[k]) for k in range(len(p))]
     return rows

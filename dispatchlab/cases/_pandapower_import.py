@@ -85,7 +85,7 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
     _add_shunts(buses, _element_shunts(net, buses) + shunts, net.sn_mva)
     _set_bus_types(buses, net, branches)
     _opf_voltage_limits(buses, net)
-    pwl = _costs(net, gens, ders)
+    gens, ders, pwl = _costs(net, gens, ders)
     # pandapower's OPF semantics for solve(case, "acopf"): |I| branch limits, one fixed slack
     # angle per island (see docs/case-model.md)
     meta = {

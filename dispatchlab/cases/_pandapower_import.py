@@ -11,14 +11,14 @@ models are not re-derived here. Mapping (pandapower → Case):
 * ``line`` → branches with their pandapower index as id; ``trafo`` → transformers with ids
   after the lines (from bus = hv bus); closed bus-bus ``switch`` with ``z_ohm == 0`` → ``kind =
   "switch"`` with zero impedance (open → out of service), with ``z_ohm > 0`` → the impedance
-  pandapower uses; ids after the transformers. Branch conductance and the asymmetric shunt part
-  of the T-model become bus shunts (``gs_mw``/``bs_mvar``), the symmetric susceptance ``b_pu``.
-* ``ext_grid`` → gens (ids 0…) at REF buses (``p_mw`` 0, limits from ``min/max_p_mw`` or
-  ±:data:`UNLIMITED_P_MW`); ``gen`` → gens (ids after) at PV buses (REF if ``slack``).
-* ``load`` → loads, ``sgen`` → DERs (kind from ``type``), ``storage`` → storage DERs (ids
-  after the sgens), ``shunt`` → bus ``gs_mw``/``bs_mvar``; ``scaling`` is applied.
-* ``poly_cost``/``pwl_cost`` of ext_grids and gens → gen costs; linear costs of sgens/storage →
-  ``cost_usd_per_mwh``.
+  pandapower uses; ids after the transformers. The symmetric branch shunt stays in the
+  branch (``b_pu``, ``g_pu``), the asymmetric part of the T-model becomes a bus shunt.
+  Ratings only from ``max_loading_percent``, as pandapower's OPF.
+* ``ext_grid`` → gens (ids 0…) at REF buses; ``gen`` → gens (ids after) at PV buses (REF if
+  ``slack``); ``load`` → loads (controllable: flexible_load DERs), ``sgen`` → DERs (kind from
+  ``type``), ``storage`` → storage DERs, ``shunt`` → bus ``gs_mw``/``bs_mvar``; ``scaling``
+  is applied. Limits and costs with the semantics of pandapower's OPF
+  (:mod:`._pandapower_injections`, :mod:`._pandapower_costs`; table in docs/case-model.md).
 """
 
 from __future__ import annotations
@@ -48,30 +48,8 @@ from dispatchlab.cases._pandapower_injections import (
     _names,
     _opf_voltage_limits,
 )
+from dispatchlab.cases._pandapower_tables import check_supported
 from dispatchlab.cases.case import Case
-
-SUPPORTED = {
-    "bus",
-    "line",
-    "trafo",
-    "switch",
-    "load",
-    "sgen",
-    "gen",
-    "ext_grid",
-    "shunt",
-    "storage",
-    "poly_cost",
-    "pwl_cost",
-}
-#: kept in ``meta["pandapower_tables"]`` only when they hold something
-_FRESH = pp.create_empty_network()
-#: elements that enter pandapower's power flow (those with a result table), beside SUPPORTED
-ELECTRICAL = {
-    k.removeprefix("_empty_res_").removesuffix("_3ph")
-    for k in _FRESH.keys()
-    if k.startswith("_empty_res_")
-} - {"protection"}
 
 
 def case_from_net(net: pp.pandapowerNet) -> Case:
@@ -108,48 +86,6 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
         meta=meta,
         allow_negative_x=True,
     )
-
-
-def check_supported(net: pp.pandapowerNet) -> dict[str, object]:
-    """Raise ``ValueError`` naming the first electrical element a Case cannot represent;
-    return the non-electrical tables (``substation``, ``loadcases``, ``measurement``,
-    ``profiles`` …) to keep in ``meta``."""
-    kept: dict[str, object] = {}
-    for key in net.keys():
-        value = net[key]
-        if key.startswith(("res_", "_", "dl_")) or key in SUPPORTED or key == "dispatchlab":
-            continue
-        if key in ELECTRICAL:
-            _refuse_in_service(key, value)
-        elif isinstance(value, pd.DataFrame | dict) and len(value):
-            if key in _FRESH and key not in ("measurement", "controller", "group"):
-                continue  # std_types, user_pf_options: pandapower's own settings
-            kept[key] = value.copy()
-    zip_cols = [c for c in net.load.columns if c.startswith(("const_z", "const_i"))]
-    zip_loads = net.load.index[(net.load[zip_cols].fillna(0) != 0).any(axis=1)]
-    if len(zip_loads):
-        raise ValueError(
-            f"pandapower load {list(zip_loads[:5])}: voltage-dependent (ZIP) loads "
-            "cannot be represented (a Case load is constant power)"
-        )
-    if "step_dependency_table" in net.shunt and net.shunt["step_dependency_table"].any():
-        raise ValueError("pandapower shunt with step_dependency_table cannot be represented")
-    return kept
-
-
-def _refuse_in_service(key: str, value: object) -> None:
-    """An electrical element without a Case equivalent: refuse its in-service rows."""
-    if not isinstance(value, pd.DataFrame) or value.empty:
-        return
-    rows = value.index
-    if "in_service" in value.columns:
-        rows = rows[value["in_service"].fillna(True).astype(bool).to_numpy()]
-    if len(rows):
-        raise ValueError(
-            f"pandapower element '{key}' (rows {list(rows[:5])}"
-            f"{' …' if len(rows) > 5 else ''}) cannot be represented in a dispatchlab Case; "
-            "take it out of service or replace it by supported elements"
-        )
 
 
 def _internal_ppc(net: pp.pandapowerNet) -> tuple[dict, dict]:

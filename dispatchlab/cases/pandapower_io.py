@@ -53,7 +53,8 @@ import pandapower as pp
 import pandas as pd
 
 from dispatchlab.cases._pandapower_export import export_elements
-from dispatchlab.cases._pandapower_import import case_from_net, check_supported
+from dispatchlab.cases._pandapower_import import case_from_net
+from dispatchlab.cases._pandapower_tables import check_supported
 from dispatchlab.cases.case import Case
 from dispatchlab.cases.schema import TABLES
 

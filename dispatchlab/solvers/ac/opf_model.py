@@ -111,23 +111,9 @@ def build_opf(
     s_fix = net.fixed_injection_pu()
     if len(units) > len(net.gens):  # the DERs are decisions, not fixed injections
         np.add.at(s_fix, net.der_bus, -net.s_der / base)
-    rated = np.flatnonzero(np.isfinite(net.rate_pu))
-    r = rated.tolist()
-    limited = np.flatnonzero((net.angmin > -np.pi) | (net.angmax < np.pi))
-    rate2 = net.rate_pu[rated] ** 2
     rows, lbg, ubg = [g_p, g_q], [s_fix.real, s_fix.imag], [s_fix.real, s_fix.imag]
-    if len(rated):
-        lim_f, lim_t = _flow_limits(net, vm, rated, rate2, flow_limit)
-        rows += [pf[r] ** 2 + qf[r] ** 2 - lim_f, pt[r] ** 2 + qt[r] ** 2 - lim_t]
-        lbg += [np.full(2 * len(rated), -np.inf)]
-        ubg += [np.zeros(2 * len(rated))]
-    rows.append(va[net.f[limited].tolist()] - va[net.t[limited].tolist()])
-    lbg.append(net.angmin[limited])
-    ubg.append(net.angmax[limited])
-    s_rows = np.flatnonzero(np.isfinite(units["s_max_mva"].to_numpy()))
-    rows.append(pg[s_rows.tolist()] ** 2 + qg[s_rows.tolist()] ** 2)
-    lbg.append(np.full(len(s_rows), -np.inf))
-    ubg.append((units["s_max_mva"].to_numpy()[s_rows] / base) ** 2)
+    flows = (pf, qf, pt, qt)
+    rated, limited = _limit_rows(net, units, x, flows, flow_limit, (rows, lbg, ubg))
     cost = _poly_cost(units, poly, base * pg, base * qg)
     if len(pwl_gens):
         y = x[2 * n + 2 * ng :]
@@ -151,6 +137,34 @@ def build_opf(
         units=units,
         flow_limit=flow_limit,
     )
+
+
+def _limit_rows(
+    net: ACNetwork, units: pd.DataFrame, x, flows: tuple, flow_limit: str, out: tuple
+) -> tuple:
+    """Append the branch-flow, angle-difference and DER apparent-power rows (and their bounds)
+    to ``out = (rows, lbg, ubg)``; return the rated and the angle-limited branch positions."""
+    rows, lbg, ubg = out
+    n, ng, base = net.n_bus, len(units), net.base_mva
+    va, vm = x[:n], x[n : 2 * n]
+    pg, qg = x[2 * n : 2 * n + ng], x[2 * n + ng : 2 * n + 2 * ng]
+    pf, qf, pt, qt = flows
+    rated = np.flatnonzero(np.isfinite(net.rate_pu))
+    r = rated.tolist()
+    if len(rated):
+        lim_f, lim_t = _flow_limits(net, vm, rated, net.rate_pu[rated] ** 2, flow_limit)
+        rows += [pf[r] ** 2 + qf[r] ** 2 - lim_f, pt[r] ** 2 + qt[r] ** 2 - lim_t]
+        lbg.append(np.full(2 * len(rated), -np.inf))
+        ubg.append(np.zeros(2 * len(rated)))
+    limited = np.flatnonzero((net.angmin > -np.pi) | (net.angmax < np.pi))
+    rows.append(va[net.f[limited].tolist()] - va[net.t[limited].tolist()])
+    lbg.append(net.angmin[limited])
+    ubg.append(net.angmax[limited])
+    s_rows = np.flatnonzero(np.isfinite(units["s_max_mva"].to_numpy())).tolist()
+    rows.append(pg[s_rows] ** 2 + qg[s_rows] ** 2)
+    lbg.append(np.full(len(s_rows), -np.inf))
+    ubg.append((units["s_max_mva"].to_numpy()[s_rows] / base) ** 2)
+    return rated, limited
 
 
 def _flow_limits(net: ACNetwork, vm, rated: np.ndarray, rate2: np.ndarray, flow_limit: str):

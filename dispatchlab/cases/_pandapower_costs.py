@@ -72,7 +72,8 @@ def _pwl_ders_to_gens(net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFr
     ids after the gens): Case pwl costs are gens' (a DER's kind and energy data are dropped)."""
     pwl = net.pwl_cost[net.pwl_cost["power_type"] == "p"]
     keys = set(zip(pwl["et"], pwl["element"], strict=True))
-    hit = ders[~ders["_fixed"] & [k in keys for k in zip(ders["_et"], ders["_el"], strict=True)]]
+    priced = np.array([k in keys for k in zip(ders["_et"], ders["_el"], strict=True)], bool)
+    hit = ders[~ders["_fixed"].to_numpy(dtype=bool) & priced]
     if hit.empty:
         return gens, ders
     moved = hit[["name", "bus", "p_mw", "p_min_mw", "p_max_mw", "q_min_mvar"]].assign(

@@ -89,9 +89,7 @@ def _simbench(code: str) -> pp.pandapowerNet:
     return pytest.importorskip("simbench").get_simbench_net(code)
 
 
-@pytest.mark.parametrize(
-    "code", ["1-HV-urban--0-sw", pytest.param("1-HV-mixed--0-sw", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("code", ["1-HV-urban--0-sw", "1-HV-mixed--0-sw"])  # ≈ 7 s each
 def test_simbench_curtailment(code: str) -> None:
     """SimBench grids (metadata tables, open bus-bus switches; HV-mixed: three ext_grids, of
     which pandapower's OPF frees two angles) with curtailable sgens: runopp's objective, and our

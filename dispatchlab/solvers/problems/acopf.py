@@ -5,13 +5,14 @@ The NLP is :mod:`dispatchlab.solvers.ac.opf_model` on the network of
 solver) solves it with exact first and second derivatives from CasADi's SX graphs. LMPs are the
 multipliers of the active-power balances: LMP_i = ∂cost/∂P_d,i = λ_P,i / S_base ($/MWh).
 
-Options: ``init`` (``"flat"``: |V| at set-points, θ = θ_ref, P_g, Q_g mid-range; ``"dcopf"``:
-θ and P_g from ``solve(case, "dcopf")``; ``"powerflow"``: |V|, θ from the AC power flow of
-the Case's set-points, solved by :class:`~dispatchlab.solvers.batched_pf.BatchedPowerFlow` on
-the same equations as pandapower; flat if it does not converge), ``verify`` (re-solve
-pandapower's power flow at the AC-OPF set-points and report ``info["verify_max_dvm_pu"]`` /
-``["verify_max_dva_deg"]``; timed as ``timings["verify"]``), ``tol``, ``max_iter``,
-``time_limit`` (s, Ipopt wall time), ``print_level``, ``ipopt`` (further Ipopt options),
+Options: ``init`` (``"flat"``: |V| at set-points, θ = θ_ref through the phase shifts, P_g, Q_g
+mid-range; ``"dcopf"``: θ and P_g from ``solve(case, "dcopf")``; ``"powerflow"``: |V|, θ from
+the AC power flow of the Case's set-points, solved by
+:class:`~dispatchlab.solvers.batched_pf.BatchedPowerFlow` on the same equations as pandapower;
+flat if it does not converge), ``verify`` (re-solve pandapower's power flow at the AC-OPF
+set-points and report ``info["verify_max_dvm_pu"]`` / ``["verify_max_dva_deg"]``; timed as
+``timings["verify"]``), ``tol``, ``max_iter``, ``time_limit`` (s, Ipopt wall time),
+``print_level``, ``ipopt`` (further Ipopt options),
 ``flow_limit`` and ``ref_angles``:
 
 * ``flow_limit="apparent"``: |S| ≤ rate_a at both branch ends (MATPOWER's default);
@@ -34,6 +35,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from dispatchlab.solvers.ac.network import ACNetwork, ac_network
 from dispatchlab.solvers.api import EXTRA_PROBLEMS
@@ -129,7 +131,7 @@ def initial_point(case, net: ACNetwork, init: str, model):
     """x0 for ``init`` (flat, dcopf or powerflow), clipped into the variable bounds."""
     n, g, base = net.n_bus, model.units, net.base_mva
     lbx, ubx = model.lbx, model.ubx
-    va = np.full(n, net.va0[net.ref].mean() if len(net.ref) else 0.0)
+    va = flat_angles(net)
     vm = np.where(np.isin(np.arange(n), net.pq), 1.0, net.vm_set)
     pg = _mid(g["p_min_mw"].to_numpy(), g["p_max_mw"].to_numpy()) / base
     qg = _mid(g["q_min_mvar"].to_numpy(), g["q_max_mvar"].to_numpy()) / base
@@ -151,6 +153,29 @@ def initial_point(case, net: ACNetwork, init: str, model):
             pg = _unit_values(g, case.gens, case.ders, pg * base) / base
     x0 = np.r_[va, vm, pg, qg, np.zeros(len(lbx) - 2 * n - 2 * len(g))]
     return np.clip(x0, np.minimum(lbx, ubx), ubx)
+
+
+def flat_angles(net: ACNetwork) -> np.ndarray:
+    """θ of a flat start: the REF angle carried through every phase shift (θ_t = θ_f − φ on a
+    branch without flow), as pandapower's flat start does; 150° transformer shifts (SimBench)
+    otherwise cost Ipopt hundreds of iterations."""
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = net.n_bus
+    va = np.full(n, net.va0[net.ref].mean() if len(net.ref) else 0.0)
+    phi = np.angle(net.tap)
+    if not len(net.ref) or not np.any(phi):
+        return va
+    # a virtual root joins the REF buses so that one search reaches every supplied island
+    f, t = np.r_[net.f, np.full(len(net.ref), n)], np.r_[net.t, net.ref]
+    graph = sp.coo_matrix((np.ones(len(f)), (f, t)), shape=(n + 1, n + 1)).tocsr()
+    order, parent = breadth_first_order(graph, n, directed=False)
+    shift = {(a, b): -p for a, b, p in zip(net.f, net.t, phi, strict=True)}
+    shift.update({(b, a): p for a, b, p in zip(net.f, net.t, phi, strict=True)})
+    full = np.r_[va, 0.0]
+    for k in order[1:]:
+        full[k] = net.va0[k] if parent[k] == n else full[parent[k]] + shift[(parent[k], k)]
+    return full[:n]
 
 
 def _unit_values(units, gen, der, default: np.ndarray) -> np.ndarray:

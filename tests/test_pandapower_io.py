@@ -314,13 +314,15 @@ def test_untagged_copy_converts_from_pandapower_data():
     del net[TAG_KEY]
     general = from_pandapower(net)
     assert general.n_buses == 7 and general.branches["kind"].value_counts()["transformer"] == 4
-    assert (general.n_gens, len(general.loads), len(general.ders)) == (4, 5, 8)  # see mapping
+    # see the mapping; the controllable load (a flexible_load DER) comes back as a DER
+    assert (general.n_gens, len(general.loads), len(general.ders)) == (4, 4, 9)
     br = general.branches.loc[[10, 11]]  # lines keep their ids, per-unit values come back
     assert np.allclose(
         br[["r_pu", "x_pu", "b_pu"]], case.branches.loc[[10, 11], ["r_pu", "x_pu", "b_pu"]]
     )
     pwl = general.gen_cost_pwl
-    assert np.allclose(pwl["cost_usd_per_h"], [0.0, 600.0, 1600.0])  # no offset in pandapower
+    # pandapower's cost at the first breakpoint is lower · slope (make_objective.costs_from_areas)
+    assert np.allclose(pwl["cost_usd_per_h"], [150.0, 750.0, 1750.0])
     assert_same_pf(expected, run(to_pandapower(general)))
 
 

@@ -123,16 +123,16 @@ def _export_branches(net: pp.pandapowerNet, case: Case, tags: Tags) -> None:
         part = br[role == name]
         if len(part):
             _tag(tags, name, fn(net, part, case.base_mva), "branches", part)
-    charged = br[(role != "line") & (br["b_pu"] != 0)]
+    charged = br[(role != "line") & ((br["b_pu"] != 0) | (br["g_pu"] != 0))]
     if len(charged):
-        half = charged["b_pu"].to_numpy() / 2 * case.base_mva
+        half = (charged["g_pu"] + 1j * charged["b_pu"]).to_numpy() / 2 * case.base_mva
         buses = np.r_[charged["from_bus"], charged["to_bus"]]
-        q = -np.r_[half / charged["tap_ratio"].to_numpy() ** 2, half]
+        s = np.r_[half / charged["tap_ratio"].to_numpy() ** 2, half]
         idx = pp.create_shunts(
             net,
             buses,
-            q_mvar=q,
-            p_mw=0.0,
+            q_mvar=-s.imag,
+            p_mw=s.real,
             vn_kv=np.r_[charged["kv_f"], charged["kv_t"]],
             in_service=np.r_[charged["in_service"], charged["in_service"]],
         )
@@ -155,7 +155,8 @@ def _export_lines(net: pp.pandapowerNet, br: pd.DataFrame, base_mva: float) -> n
         name=br["name"].to_numpy(),
         index=br.index.to_numpy(),
         in_service=br["in_service"].to_numpy(),
-        g_us_per_km=0.0,
+        g_us_per_km=units.pu_to_siemens(br["g_pu"], kv, base_mva) * 1e6 / length,
+        max_loading_percent=_loading(br),
     )
 
 
@@ -185,7 +186,13 @@ def _export_trafos(net: pp.pandapowerNet, br: pd.DataFrame, base_mva: float) -> 
         name=br["name"].to_numpy(),
         index=br.index.to_numpy(),
         in_service=br["in_service"].to_numpy(),
+        max_loading_percent=_loading(br),
     )
+
+
+def _loading(br: pd.DataFrame) -> np.ndarray:
+    """100 % where the branch is rated, 0 (pandapower's OPF: no limit) where it is not."""
+    return np.where(np.isfinite(br["rate_a_mva"].to_numpy()), 100.0, 0.0)
 
 
 def _export_switches(net: pp.pandapowerNet, br: pd.DataFrame, base_mva: float) -> np.ndarray:

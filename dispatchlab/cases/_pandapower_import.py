@@ -11,14 +11,14 @@ models are not re-derived here. Mapping (pandapower → Case):
 * ``line`` → branches with their pandapower index as id; ``trafo`` → transformers with ids
   after the lines (from bus = hv bus); closed bus-bus ``switch`` with ``z_ohm == 0`` → ``kind =
   "switch"`` with zero impedance (open → out of service), with ``z_ohm > 0`` → the impedance
-  pandapower uses; ids after the transformers. Branch conductance and the asymmetric shunt part
-  of the T-model become bus shunts (``gs_mw``/``bs_mvar``), the symmetric susceptance ``b_pu``.
-* ``ext_grid`` → gens (ids 0…) at REF buses (``p_mw`` 0, limits from ``min/max_p_mw`` or
-  ±:data:`UNLIMITED_P_MW`); ``gen`` → gens (ids after) at PV buses (REF if ``slack``).
-* ``load`` → loads, ``sgen`` → DERs (kind from ``type``), ``storage`` → storage DERs (ids
-  after the sgens), ``shunt`` → bus ``gs_mw``/``bs_mvar``; ``scaling`` is applied.
-* ``poly_cost``/``pwl_cost`` of ext_grids and gens → gen costs; linear costs of sgens/storage →
-  ``cost_usd_per_mwh``.
+  pandapower uses; ids after the transformers. The symmetric branch shunt stays in the
+  branch (``b_pu``, ``g_pu``), the asymmetric part of the T-model becomes a bus shunt.
+  Ratings only from ``max_loading_percent``, as pandapower's OPF.
+* ``ext_grid`` → gens (ids 0…) at REF buses; ``gen`` → gens (ids after) at PV buses (REF if
+  ``slack``); ``load`` → loads (controllable: flexible_load DERs), ``sgen`` → DERs (kind from
+  ``type``), ``storage`` → storage DERs, ``shunt`` → bus ``gs_mw``/``bs_mvar``; ``scaling``
+  is applied. Limits and costs with the semantics of pandapower's OPF
+  (:mod:`._pandapower_injections`, :mod:`._pandapower_costs`; table in docs/case-model.md).
 """
 
 from __future__ import annotations
@@ -36,49 +36,25 @@ from pandapower.pypower import idx_brch as B
 from scipy.sparse.csgraph import connected_components
 
 from dispatchlab.cases import units
+from dispatchlab.cases._pandapower_costs import _opf_costs as _costs
 from dispatchlab.cases._pandapower_injections import (
     _add_shunts,
     _col,
-    _costs,
     _ders,
     _element_shunts,
     _fill_defaults,
     _gens,
     _loads,
     _names,
+    _opf_voltage_limits,
 )
+from dispatchlab.cases._pandapower_tables import check_supported
 from dispatchlab.cases.case import Case
-
-SUPPORTED = {
-    "bus",
-    "line",
-    "trafo",
-    "switch",
-    "load",
-    "sgen",
-    "gen",
-    "ext_grid",
-    "shunt",
-    "storage",
-    "poly_cost",
-    "pwl_cost",
-}
-#: tables that do not enter the power flow (measurements, controllers, groups, characteristics)
-IGNORED = {
-    "measurement",
-    "controller",
-    "group",
-    "characteristic",
-    "bus_geodata",
-    "line_geodata",
-    "trafo_characteristic_table",
-    "shunt_characteristic_table",
-}
 
 
 def case_from_net(net: pp.pandapowerNet) -> Case:
     """Convert a pandapower net that was not made by ``to_pandapower``."""
-    check_supported(net)
+    kept = check_supported(net)
     ppc, lookup = _internal_ppc(net)
     buses = _buses(net)
     branches, shunts = _branches(net, ppc, lookup, buses)
@@ -86,8 +62,18 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
     ders = _ders(net)
     _add_shunts(buses, _element_shunts(net, buses) + shunts, net.sn_mva)
     _set_bus_types(buses, net, branches)
-    pwl = _costs(net, gens, ders)
-    meta = {"source": "pandapower", "f_hz": float(net.f_hz)}
+    _opf_voltage_limits(buses, net)
+    gens, ders, pwl = _costs(net, gens, ders)
+    # pandapower's OPF semantics for solve(case, "acopf"): |I| branch limits, one fixed slack
+    # angle per island (see docs/case-model.md)
+    meta = {
+        "source": "pandapower",
+        "f_hz": float(net.f_hz),
+        "ac_flow_limit": "current",
+        "acopf_ref_angles": "first",
+    }
+    if kept:
+        meta["pandapower_tables"] = kept
     return Case(
         str(net.name or "pandapower"),
         buses,
@@ -100,34 +86,6 @@ def case_from_net(net: pp.pandapowerNet) -> Case:
         meta=meta,
         allow_negative_x=True,
     )
-
-
-def check_supported(net: pp.pandapowerNet) -> None:
-    """Raise ``ValueError`` naming the first element a Case cannot represent."""
-    for key in net.keys():
-        value = net[key]
-        if (
-            not isinstance(value, pd.DataFrame)
-            or key.startswith(("res_", "_", "dl_"))
-            or key in SUPPORTED | IGNORED
-            or value.empty
-        ):
-            continue
-        if "in_service" in value.columns and not value["in_service"].any():
-            continue
-        raise ValueError(
-            f"pandapower element '{key}' (index {list(value.index[:5])}) cannot be "
-            "represented in a dispatchlab Case"
-        )
-    zip_cols = [c for c in net.load.columns if c.startswith(("const_z", "const_i"))]
-    zip_loads = net.load.index[(net.load[zip_cols].fillna(0) != 0).any(axis=1)]
-    if len(zip_loads):
-        raise ValueError(
-            f"pandapower load {list(zip_loads[:5])}: voltage-dependent (ZIP) loads "
-            "cannot be represented (a Case load is constant power)"
-        )
-    if "step_dependency_table" in net.shunt and net.shunt["step_dependency_table"].any():
-        raise ValueError("pandapower shunt with step_dependency_table cannot be represented")
 
 
 def _internal_ppc(net: pp.pandapowerNet) -> tuple[dict, dict]:
@@ -181,8 +139,9 @@ def _buses(net: pp.pandapowerNet) -> pd.DataFrame:
             "name": _names(b["name"]),
             "base_kv": b["vn_kv"].to_numpy(dtype=float),
             "bus_type": np.where(b["in_service"].astype(bool), "PQ", "ISOLATED"),
-            "vm_min_pu": _col(b, "min_vm_pu", 0.9),
-            "vm_max_pu": _col(b, "max_vm_pu", 1.1),
+            # pandapower's OPF: a missing limit is 0 / 2 p.u. (pd2ppc, build_bus)
+            "vm_min_pu": _col(b, "min_vm_pu", 0.0),
+            "vm_max_pu": _col(b, "max_vm_pu", 2.0),
             "zone": _zones(b["zone"]) if "zone" in b.columns else 1,
             "x_coord": xy[:, 0],
             "y_coord": xy[:, 1],
@@ -258,7 +217,7 @@ def _ppc_rows(
     f = _aux_ends(rows[:, B.F_BUS].astype(int), fb, bus_lookup, buses)
     t = _aux_ends(rows[:, B.T_BUS].astype(int), tb, bus_lookup, buses)
     tap = np.where(rows[:, B.TAP] == 0, 1.0, rows[:, B.TAP])
-    g, g_asym, b_asym = rows[:, B.BR_G], rows[:, B.BR_G_ASYM], rows[:, B.BR_B_ASYM]
+    g_asym, b_asym = rows[:, B.BR_G_ASYM], rows[:, B.BR_B_ASYM]
     part = pd.DataFrame(
         {
             "from_bus": f,
@@ -266,16 +225,16 @@ def _ppc_rows(
             "r_pu": rows[:, B.BR_R],
             "x_pu": rows[:, B.BR_X],
             "b_pu": rows[:, B.BR_B],
+            "g_pu": rows[:, B.BR_G],
             "tap_ratio": tap,
             "shift_deg": rows[:, B.SHIFT],
             "in_service": True,
         }
     )
     base = float(net.sn_mva)
-    shunts = [
-        pd.DataFrame({"bus": f, "gs_mw": g / 2 / tap**2 * base, "bs_mvar": 0.0}),
-        pd.DataFrame({"bus": t, "gs_mw": (g + g_asym) / 2 * base, "bs_mvar": b_asym / 2 * base}),
-    ]
+    # the symmetric conductance stays in the branch (pandapower's OPF limits |I| with it);
+    # only the asymmetric T-model part goes to the to-bus shunt
+    shunts = [pd.DataFrame({"bus": t, "gs_mw": g_asym / 2 * base, "bs_mvar": b_asym / 2 * base})]
     return part, shunts
 
 
@@ -299,18 +258,37 @@ def _describe(part: pd.DataFrame, df: pd.DataFrame, element: str, net: pp.pandap
     part["name"] = _names(df["name"])
     state = "closed" if element == "switch" else "in_service"
     part["in_service"] &= df[state].astype(bool).to_numpy()
+    # pandapower's OPF rates a branch only where max_loading_percent is given (pd2ppc's RATE_A;
+    # a transformer's sn_mva alone is no thermal limit): lines max_i_ka·√3·vn_kv(from bus),
+    # transformers sn_mva, both times max_loading_percent/100 · df · parallel
     share = _col(df, "df", 1.0) * _col(df, "parallel", 1.0)
+    share = share * _col(df, "max_loading_percent", np.inf) / 100
     if element == "line":
         kv = net.bus["vn_kv"].loc[df["from_bus"]].to_numpy()
-        rate = units.ka_to_mva(_col(df, "max_i_ka", np.inf) * share, kv)
+        rate = units.ka_to_mva(_unless_max(_col(df, "max_i_ka", np.inf)) * share, kv)
         part["length_km"] = df["length_km"].to_numpy(dtype=float)
     elif element == "trafo":
-        rate = _col(df, "sn_mva", np.inf) * share
+        rate = _unless_max(_col(df, "sn_mva", np.inf), trafo=True) * share
         part[["tap_min", "tap_max", "tap_steps"]] = _tap_range(df, part["tap_ratio"].to_numpy())
     else:
         rate = np.full(len(df), np.inf)
     part["rate_a_mva"] = np.where(rate > 0, rate, np.inf)
     part[["rate_b_mva", "rate_c_mva"]] = np.inf
+
+
+#: what pandapower's ``from_ppc`` writes as max_i_ka / sn_mva for a MATPOWER rate_a of 0
+MAX_VAL = 99999.0
+#: the same placeholder in kVA, as older converted nets carry it (pegase9241: 1 780 trafos)
+MAX_VAL_KVA_AS_MVA = 99.999
+
+
+def _unless_max(value: np.ndarray, trafo: bool = False) -> np.ndarray:
+    """inf where pandapower's ``MAX_VAL`` stands for "no rating" (``from_ppc`` writes it for a
+    MATPOWER rate_a of 0, which MATPOWER leaves unlimited)."""
+    placeholder = value >= MAX_VAL
+    if trafo:
+        placeholder |= np.isclose(value, MAX_VAL_KVA_AS_MVA, rtol=0, atol=1e-9)
+    return np.where(placeholder, np.inf, value)
 
 
 def _tap_range(tr: pd.DataFrame, ratio: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ import pandas as pd
 
 from dispatchlab.cases.schema import BRANCH_COLUMNS, DER_COLUMNS, Column
 
-#: P limit of an ext_grid that gives none (a Case needs finite generator limits).
+#: P limit of an element that gives none (pandapower's OPF uses 1e9; a Case needs finite
+#: generator limits).
 UNLIMITED_P_MW = 1e5
 SGEN_KINDS = {
     "pv": "pv",
@@ -43,19 +44,21 @@ def _fill_defaults(df: pd.DataFrame, columns: dict[str, Column] = BRANCH_COLUMNS
 
 
 def _gens(net: pp.pandapowerNet) -> pd.DataFrame:
+    """ext_grids then gens, with pandapower's OPF limits: a missing P limit is
+    ±:data:`UNLIMITED_P_MW`, a missing Q limit ±inf; a non-controllable gen holds its ``p_mw``."""
     eg, g = net.ext_grid, net.gen
     frames = []
     for df, is_eg in ((eg, True), (g, False)):
         p = np.zeros(len(df)) if is_eg else df["p_mw"].to_numpy(float) * _col(df, "scaling", 1)
-        big = UNLIMITED_P_MW if is_eg else 0.0
+        fixed = np.zeros(len(df), bool) if is_eg else ~_flag(df, "controllable", True)
         frames.append(
             pd.DataFrame(
                 {
                     "name": _names(df["name"]),
                     "bus": df["bus"].to_numpy(),
                     "p_mw": p,
-                    "p_max_mw": np.maximum(_col(df, "max_p_mw", big), p),
-                    "p_min_mw": np.minimum(_col(df, "min_p_mw", -big), p),
+                    "p_max_mw": np.where(fixed, p, _col(df, "max_p_mw", UNLIMITED_P_MW)),
+                    "p_min_mw": np.where(fixed, p, _col(df, "min_p_mw", -UNLIMITED_P_MW)),
                     "q_max_mvar": _col(df, "max_q_mvar", np.inf),
                     "q_min_mvar": _col(df, "min_q_mvar", -np.inf),
                     "vm_set_pu": df["vm_pu"].to_numpy(float),
@@ -71,7 +74,8 @@ def _gens(net: pp.pandapowerNet) -> pd.DataFrame:
 
 
 def _loads(net: pp.pandapowerNet) -> pd.DataFrame:
-    ld = net.load
+    """The non-controllable loads (controllable ones are flexible_load DERs)."""
+    ld = net.load[~_flag(net.load, "controllable", False)]
     scale = _col(ld, "scaling", 1.0)
     return pd.DataFrame(
         {
@@ -86,58 +90,63 @@ def _loads(net: pp.pandapowerNet) -> pd.DataFrame:
 
 
 def _ders(net: pp.pandapowerNet) -> pd.DataFrame:
-    frames = []
-    for df, sign in ((net.sgen, 1.0), (net.storage, -1.0)):
-        scale = _col(df, "scaling", 1.0) * sign
-        p, q = df["p_mw"].to_numpy(float) * scale, df["q_mvar"].to_numpy(float) * scale
-        lo, hi = ("max_p_mw", "min_p_mw") if sign < 0 else ("min_p_mw", "max_p_mw")
-        qlo, qhi = ("max_q_mvar", "min_q_mvar") if sign < 0 else ("min_q_mvar", "max_q_mvar")
-        kinds = (
-            df["type"].astype(str).str.lower().map(SGEN_KINDS).fillna("dg")
-            if sign > 0
-            else "storage"
-        )
-        sn = _col(df, "sn_mva", np.inf)
-        # pandapower's OPF keeps non-controllable sgens/storage at their set-point: so do we
-        # (a curtailable range would let a dispatch change what the net fixes)
-        fixed = ~_controllable(df)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "name": _names(df["name"]),
-                    "bus": df["bus"].to_numpy(),
-                    "kind": kinds,
-                    "p_mw": p,
-                    "q_mvar": q,
-                    "p_min_mw": np.where(fixed, p, np.minimum(sign * _col(df, lo, 0.0), p)),
-                    "p_max_mw": np.where(fixed, p, np.maximum(sign * _col(df, hi, 0.0), p)),
-                    "q_min_mvar": np.where(fixed, q, np.minimum(sign * _col(df, qlo, 0.0), q)),
-                    "q_max_mvar": np.where(fixed, q, np.maximum(sign * _col(df, qhi, 0.0), q)),
-                    "s_max_mva": np.where(sn > 0, sn, np.inf),
-                    "in_service": df["in_service"].astype(bool).to_numpy(),
-                    "_et": "sgen" if sign > 0 else "storage",
-                    "_el": df.index.to_numpy(),
-                }
-            )
-        )
-        if sign < 0:
-            _storage_energy(frames[-1], df)
+    """sgens, storage, then controllable loads as DERs (injection sign: storage and loads
+    count negative when they consume). A controllable element's ranges are pandapower's
+    ``min/max_p_mw`` and ``min/max_q_mvar`` (missing: ±:data:`UNLIMITED_P_MW`),
+    as its OPF builds them (build_gen._build_pp_pq_element); others are fixed injections."""
+    flex = net.load[_flag(net.load, "controllable", False)]
+    parts = [(net.sgen, 1.0, "sgen"), (net.storage, -1.0, "storage"), (flex, -1.0, "load")]
+    frames = [_der_frame(df, sign, et) for df, sign, et in parts]
     out = _fill_defaults(pd.concat(frames, ignore_index=True), DER_COLUMNS)
-    out.index = pd.Index(
-        np.r_[
-            net.sgen.index,
-            np.arange(len(net.storage)) + (int(net.sgen.index.max()) + 1 if len(net.sgen) else 0),
-        ],
-        name="der_id",
-    )
+    ids, start = [], 0
+    for df, _, _ in parts:
+        ids.append(df.index.to_numpy() if start == 0 else np.arange(len(df)) + start)
+        start = max(start, int(ids[-1].max()) + 1 if len(df) else start)
+    out.index = pd.Index(np.concatenate(ids).astype("int64"), name="der_id")
     return out
 
 
-def _controllable(df: pd.DataFrame) -> np.ndarray:
-    """pandapower's ``controllable`` flag (absent or NaN = False, pandapower's default)."""
-    if "controllable" not in df:
-        return np.zeros(len(df), dtype=bool)
-    return df["controllable"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+def _der_frame(df: pd.DataFrame, sign: float, et: str) -> pd.DataFrame:
+    scale = _col(df, "scaling", 1.0) * sign
+    p, q = df["p_mw"].to_numpy(float) * scale, df["q_mvar"].to_numpy(float) * scale
+    lo, hi = ("max_", "min_") if sign < 0 else ("min_", "max_")
+    big = {"p_mw": UNLIMITED_P_MW, "q_mvar": UNLIMITED_P_MW}  # a DER needs finite limits
+    fixed = ~_flag(df, "controllable", False)
+    ranges = {}
+    for quantity, value in (("p_mw", p), ("q_mvar", q)):
+        low = sign * _col(df, lo + quantity, -sign * big[quantity])
+        high = sign * _col(df, hi + quantity, sign * big[quantity])
+        ranges[quantity] = (np.where(fixed, value, low), np.where(fixed, value, high))
+    kinds = {"sgen": None, "storage": "storage", "load": "flexible_load"}[et]
+    frame = pd.DataFrame(
+        {
+            "name": _names(df["name"]),
+            "bus": df["bus"].to_numpy(),
+            "kind": kinds or df["type"].astype(str).str.lower().map(SGEN_KINDS).fillna("dg"),
+            "p_mw": p,
+            "q_mvar": q,
+            "p_min_mw": ranges["p_mw"][0],
+            "p_max_mw": ranges["p_mw"][1],
+            "q_min_mvar": ranges["q_mvar"][0],
+            "q_max_mvar": ranges["q_mvar"][1],
+            # pandapower's OPF does not limit an sgen's apparent power by its sn_mva
+            "s_max_mva": np.inf,
+            "in_service": df["in_service"].astype(bool).to_numpy(),
+            "_et": et,
+            "_el": df.index.to_numpy(),
+            "_fixed": fixed,
+        }
+    )
+    if et == "storage":
+        _storage_energy(frame, df)
+    return frame
+
+
+def _flag(df: pd.DataFrame, name: str, default: bool) -> np.ndarray:
+    """A boolean column of a pandapower table (absent or NaN = ``default``)."""
+    if name not in df:
+        return np.full(len(df), default)
+    return df[name].astype("boolean").fillna(default).to_numpy(dtype=bool)
 
 
 def _storage_energy(frame: pd.DataFrame, st: pd.DataFrame) -> None:
@@ -168,36 +177,17 @@ def _add_shunts(buses: pd.DataFrame, shunts: list[pd.DataFrame], base_mva: float
     buses["gs_mw"], buses["bs_mvar"] = total["gs_mw"], total["bs_mvar"]
 
 
-def _costs(net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFrame) -> pd.DataFrame:
-    """pandapower costs onto gens (poly, pwl) and DERs (linear); returns the pwl breakpoints."""
-    gkey = pd.Series(gens.index, index=pd.MultiIndex.from_frame(gens[["_et", "_el"]]))
-    dkey = pd.Series(ders.index, index=pd.MultiIndex.from_frame(ders[["_et", "_el"]]))
-    gens[["cost_c0_usd_per_h", "cost_c1_usd_per_mwh", "cost_c2_usd_per_mw2h"]] = 0.0
-    gens["cost_model"], ders["cost_usd_per_mwh"] = "poly", 0.0
-    for _, c in net.poly_cost.iterrows():
-        key, q_cost = (c["et"], c["element"]), np.nan_to_num(c.filter(like="cq").to_numpy(float))
-        if key in gkey.index and not q_cost.any():
-            gens.loc[
-                gkey[key], ["cost_c0_usd_per_h", "cost_c1_usd_per_mwh", "cost_c2_usd_per_mw2h"]
-            ] = c[["cp0_eur", "cp1_eur_per_mw", "cp2_eur_per_mw2"]].to_numpy()
-        elif key in dkey.index and not q_cost.any() and c["cp2_eur_per_mw2"] == 0:
-            sign = -1.0 if key[0] == "storage" else 1.0
-            ders.loc[dkey[key], "cost_usd_per_mwh"] = sign * c["cp1_eur_per_mw"]
-        else:
-            raise ValueError(
-                f"pandapower poly_cost of {key[0]} {key[1]} cannot be represented "
-                "(reactive, quadratic DER or non-generator cost)"
-            )
-    rows = []
-    for _, c in net.pwl_cost.iterrows():
-        key = (c["et"], c["element"])
-        if key not in gkey.index or c["power_type"] != "p":
-            raise ValueError(f"pandapower pwl_cost of {key[0]} {key[1]} cannot be represented")
-        pts = np.asarray(c["points"], dtype=float)
-        p = np.r_[pts[:, 0], pts[-1, 1]]
-        cost = np.r_[0.0, np.cumsum(pts[:, 2] * (pts[:, 1] - pts[:, 0]))]
-        gens.loc[gkey[key], "cost_model"] = "pwl"
-        rows += [(gkey[key], k, p[k], cost[k]) for k in range(len(p))]
-    gens.drop(columns=["_et", "_el"], inplace=True)
-    ders.drop(columns=["_et", "_el"], inplace=True)
-    return pd.DataFrame(rows, columns=["gen_id", "point", "p_mw", "cost_usd_per_h"])
+def _opf_voltage_limits(buses: pd.DataFrame, net: pp.pandapowerNet) -> None:
+    """pandapower's OPF voltage rules (build_gen): a non-controllable ext_grid or gen holds its
+    ``vm_pu`` (the bus band shrinks to it), a gen's ``min/max_vm_pu`` narrows its bus's band."""
+    eg = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
+    fixed = eg[~_flag(eg, "controllable", False)]
+    g = net.gen[net.gen["in_service"].astype(bool)]
+    for col, pick in (("max_vm_pu", np.minimum), ("min_vm_pu", np.maximum)):
+        lim = _col(g, col, np.nan)
+        key = "vm_max_pu" if col == "max_vm_pu" else "vm_min_pu"
+        at = g["bus"].to_numpy()[~np.isnan(lim)]
+        buses.loc[at, key] = pick(buses.loc[at, key].to_numpy(), lim[~np.isnan(lim)])
+    fixed = pd.concat([fixed, g[~_flag(g, "controllable", True)]])
+    buses.loc[fixed["bus"], "vm_min_pu"] = fixed["vm_pu"].to_numpy(float)
+    buses.loc[fixed["bus"], "vm_max_pu"] = fixed["vm_pu"].to_numpy(float)

@@ -46,9 +46,10 @@ def _pandapower_net(function: str, name: str) -> Callable[[], Case]:
         from dispatchlab.cases.pandapower_io import from_pandapower
 
         case = from_pandapower(getattr(pn, function)())
-        return case.replace(
-            name=name, meta=dict(case.meta, source=f"pandapower.networks.{function}()")
-        )
+        # MATPOWER cases: the AC-OPF keeps MATPOWER's |S| limits and fixed REF angles
+        meta = dict(case.meta, source=f"pandapower.networks.{function}()")
+        meta.update(ac_flow_limit="apparent", acopf_ref_angles="all")
+        return case.replace(name=name, meta=meta)
 
     return build
 

@@ -5,8 +5,10 @@ the power flow of the Case; :func:`from_pandapower` converts back. A net made by
 :func:`to_pandapower` converts back exactly (``Case.differences(...) == []``) because every Case
 column is also kept in an extra ``dl_<column>`` column of the pandapower table the element went
 to (with ``dl_table``, ``dl_id`` and ``dl_pos``: Case table, id and row position), and the Case
-name, ``meta`` and the tables pandapower has no place for (``gen_cost_pwl``, ``reserves``,
-``contingencies``) are kept in ``net["dispatchlab"]`` (JSON) and ``net["dl_<table>"]``.
+name, ``meta`` (less the non-electrical tables of an imported net, ``meta["pandapower_tables"]``,
+which go back into the net) and the tables pandapower has no place for (``gen_cost_pwl``,
+``reserves``, ``contingencies``) are kept in ``net["dispatchlab"]`` (JSON) and
+``net["dl_<table>"]``.
 Edits made in pandapower to the injections (``p_mw``, ``q_mvar``) and to ``in_service`` /
 ``closed`` are carried back; other edits to tagged elements are not (their ``dl_`` columns win).
 Any other pandapower net is converted from pandapower's own data (see
@@ -18,7 +20,9 @@ Mapping Case → pandapower (per-unit values on ``case.base_mva`` and each bus's
   a ``shunt`` (pandapower's ``q_mvar`` is consumption: ``q_mvar = -bs_mvar``).
 * line / switch with ``tap_ratio == 1``, no shift and equal ``base_kv`` at both ends → ``line``
   (index = ``branch_id``; ``length_km`` if known else 1 km, per-km values = totals / length,
-  ``max_i_ka`` from ``rate_a_mva`` at the from bus).
+  ``g_pu`` as ``g_us_per_km``, ``max_i_ka`` from ``rate_a_mva`` at the from bus).
+  Rated lines and transformers get ``max_loading_percent = 100``, unrated ones 0 (no limit in
+  pandapower's OPF), so ``runopp`` sees the Case's ratings as current limits.
 * switch with ``r_pu == x_pu == 0`` → bus-bus ``switch`` (``closed = in_service``), which
   pandapower fuses into one bus.
 * every other branch → 2-winding ``trafo`` with ``hv_bus = from_bus`` and ``lv_bus = to_bus``
@@ -26,9 +30,9 @@ Mapping Case → pandapower (per-unit values on ``case.base_mva`` and each bus's
   = ``rate_a_mva`` (``base_mva`` if unlimited), ``vk/vkr_percent`` so that pandapower's per-unit
   impedance equals ``r_pu``/``x_pu``, ``shift_degree = shift_deg``, a "Ratio" tap changer on the
   hv side at position 1 with ``tap_step_percent = (tap_ratio - 1)·100`` (the Case's OLTC range
-  lives only in ``dl_`` columns). pandapower's T-model would misplace a transformer's ``b_pu``,
-  so it (like the ``b_pu`` of an ideal switch) becomes two shunts ``dl_table == "charging"``:
-  ``b/2/tap²`` at the from bus and ``b/2`` at the to bus (MATPOWER's π-model).
+  lives only in ``dl_`` columns). pandapower's T-model would misplace a transformer's ``b_pu``
+  and ``g_pu``, so they (like those of an ideal switch) become two shunts ``dl_table ==
+  "charging"``: ``(g + jb)/2/tap²`` at the from bus and ``(g + jb)/2`` at the to bus (π-model).
 * gens: at a REF bus the first in-service gen (else the first) → ``ext_grid`` (``vm_pu`` =
   ``vm_set_pu``, ``va_degree`` = the bus's ``va_deg``); other gens at REF and PV buses →
   ``gen`` with the ``vm_pu`` of that bus's first in-service gen (pandapower refuses different
@@ -53,7 +57,8 @@ import pandapower as pp
 import pandas as pd
 
 from dispatchlab.cases._pandapower_export import export_elements
-from dispatchlab.cases._pandapower_import import case_from_net, check_supported
+from dispatchlab.cases._pandapower_import import case_from_net
+from dispatchlab.cases._pandapower_tables import check_supported
 from dispatchlab.cases.case import Case
 from dispatchlab.cases.schema import TABLES
 
@@ -61,6 +66,8 @@ __all__ = ["TAG_KEY", "from_pandapower", "to_pandapower"]
 
 #: ``net[TAG_KEY]`` holds the JSON of name, meta and flags of the Case a net was made from.
 TAG_KEY = "dispatchlab"
+#: ``case.meta[KEPT_KEY]``: the non-electrical tables of an imported net (measurement, substation …)
+KEPT_KEY = "pandapower_tables"
 #: Case tables without a pandapower element, stored as ``net["dl_<table>"]``.
 EXTRA_TABLES = ("gen_cost_pwl", "reserves", "contingencies")
 
@@ -74,7 +81,10 @@ def to_pandapower(case: Case, f_hz: float | None = None) -> pp.pandapowerNet:
     f = float(case.meta.get("f_hz", 50.0) if f_hz is None else f_hz)
     net = pp.create_empty_network(name=case.name, f_hz=f, sn_mva=case.base_mva)
     export_elements(net, case)
-    info = {"name": case.name, "meta": dict(case.meta), "allow_negative_x": case.allow_negative_x}
+    meta = dict(case.meta)
+    for key, table in meta.pop(KEPT_KEY, {}).items():  # from_pandapower's metadata tables
+        net[key] = table.copy()
+    info = {"name": case.name, "meta": meta, "allow_negative_x": case.allow_negative_x}
     net[TAG_KEY] = json.dumps(info, default=str)
     for table in EXTRA_TABLES:
         net[f"dl_{table}"] = getattr(case, table).copy()
@@ -88,8 +98,10 @@ def from_pandapower(net: pp.pandapowerNet) -> Case:
     """
     if TAG_KEY not in net:
         return case_from_net(net)
-    check_supported(net)
+    kept = check_supported(net)
     info = json.loads(net[TAG_KEY])
+    if kept:
+        info["meta"][KEPT_KEY] = kept
     sources = {
         "buses": ("bus",),
         "branches": ("line", "trafo", "switch"),

@@ -15,6 +15,9 @@ Conventions worth knowing:
 * Storage uses one power range: ``p_min_mw`` < 0 is the largest charging power.
 * Costs: ``cost_c2_usd_per_mw2h · P² + cost_c1_usd_per_mwh · P + cost_c0_usd_per_h`` when
   ``cost_model == "poly"``; a piecewise-linear cost lists its breakpoints in ``gen_cost_pwl``.
+  Reactive power costs ``cost_q_c2_usd_per_mvar2h · Q² + cost_q_c1_usd_per_mvarh · Q +
+  cost_q_c0_usd_per_h`` (gens and DERs) and a DER's ``cost_c2_usd_per_mw2h`` / ``cost_c0_usd_per_h``
+  (beside its linear ``cost_usd_per_mwh``) are used by the AC-OPF only.
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ BRANCH_COLUMNS: dict[str, Column] = {
     "r_pu": Column("float64"),
     "x_pu": Column("float64"),
     "b_pu": Column("float64", 0.0, doc="total line charging susceptance"),
+    "g_pu": Column(
+        "float64",
+        0.0,
+        doc="total shunt conductance of the π model, half at each end (pandapower's line "
+        "g_us_per_km, transformer iron losses); AC models only",
+    ),
     "rate_a_mva": Column("float64", INF, doc="long-term rating; inf = unlimited"),
     "rate_b_mva": Column("float64", INF, doc="short-term rating; inf = unlimited"),
     "rate_c_mva": Column("float64", INF, doc="emergency rating; inf = unlimited"),
@@ -109,6 +118,9 @@ GEN_COLUMNS: dict[str, Column] = {
     "cost_c2_usd_per_mw2h": Column("float64", 0.0),
     "cost_c1_usd_per_mwh": Column("float64", 0.0),
     "cost_c0_usd_per_h": Column("float64", 0.0),
+    "cost_q_c2_usd_per_mvar2h": Column("float64", 0.0, doc="reactive-power cost, AC problems"),
+    "cost_q_c1_usd_per_mvarh": Column("float64", 0.0, doc="reactive-power cost, AC problems"),
+    "cost_q_c0_usd_per_h": Column("float64", 0.0, doc="reactive-power cost, AC problems"),
     "co2_t_per_mwh": Column("float64", 0.0, doc="emission factor, for carbon intensity"),
     "fuel": Column("object", "", doc="fuel or technology label, if the source gives one"),
     "in_service": Column("bool", True),
@@ -154,6 +166,11 @@ DER_COLUMNS: dict[str, Column] = {
     "q_step_mvar": Column("float64", 0.0, doc="capacitor: size of one step"),
     "n_steps": Column("int64", 0, doc="capacitor: number of steps (0 = continuous)"),
     "cost_usd_per_mwh": Column("float64", 0.0),
+    "cost_c2_usd_per_mw2h": Column("float64", 0.0, doc="quadratic P cost, AC problems"),
+    "cost_c0_usd_per_h": Column("float64", 0.0, doc="constant cost, AC problems"),
+    "cost_q_c2_usd_per_mvar2h": Column("float64", 0.0, doc="reactive-power cost, AC problems"),
+    "cost_q_c1_usd_per_mvarh": Column("float64", 0.0, doc="reactive-power cost, AC problems"),
+    "cost_q_c0_usd_per_h": Column("float64", 0.0, doc="reactive-power cost, AC problems"),
     "curtail_cost_usd_per_mwh": Column("float64", 0.0, doc="price of spilled PV / wind"),
     "profile": Column("object", "", doc="column of the case's time series giving p_max_mw"),
     "in_service": Column("bool", True),

@@ -1,11 +1,11 @@
 """The AC (π-model) network of a Case in positions, as the AC-OPF and power flows need it.
 
 Every in-service branch k from bus f to bus t is MATPOWER's π model: an ideal transformer
-N = τ·e^{jφ} at the from side, a series admittance y_s = 1/(r + jx) and half the charging
-susceptance b/2 at each end::
+N = τ·e^{jφ} at the from side, a series admittance y_s = 1/(r + jx) and half the shunt
+admittance y_c = (g + jb)/2 at each end (g: pandapower's branch conductance, 0 in MATPOWER)::
 
-    Y_ff = (y_s + j b/2) / τ²     Y_ft = −y_s / conj(N)
-    Y_tf = −y_s / N               Y_tt =  y_s + j b/2
+    Y_ff = (y_s + y_c) / τ²       Y_ft = −y_s / conj(N)
+    Y_tf = −y_s / N               Y_tt =  y_s + y_c
 
 so that I_f = Y_ff V_f + Y_ft V_t and I_t = Y_tf V_f + Y_tt V_t, and
 Ybus = C_fᵀ(Y_ff C_f + Y_ft C_t) + C_tᵀ(Y_tf C_f + Y_tt C_t) + diag(y_sh), with bus shunts
@@ -117,7 +117,7 @@ def ac_network(case) -> ACNetwork:
     t = bus_pos.loc[br["to_bus"]].to_numpy()
     ys = 1.0 / (br["r_pu"].to_numpy() + 1j * br["x_pu"].to_numpy())
     tap = br["tap_ratio"].to_numpy() * np.exp(1j * np.deg2rad(br["shift_deg"].to_numpy()))
-    bc = 1j * br["b_pu"].to_numpy() / 2
+    bc = (br["g_pu"].to_numpy() + 1j * br["b_pu"].to_numpy()) / 2
     ysh = np.zeros(len(first), complex)
     np.add.at(ysh, bus_pos.loc[buses.index].to_numpy(), (buses["gs_mw"] + 1j * buses["bs_mvar"]))
     ders = case.ders[case.ders["in_service"] & case.ders["bus"].isin(bus_pos.index)]
@@ -132,8 +132,9 @@ def ac_network(case) -> ACNetwork:
         base_mva=base,
         bus_ids=np.asarray(first),
         bus_pos=bus_pos,
-        vm_min=rep["vm_min_pu"].to_numpy(),
-        vm_max=rep["vm_max_pu"].to_numpy(),
+        # buses fused by switches share one voltage: the tightest band of the group holds
+        vm_min=_group(buses["vm_min_pu"], bus_pos, len(first), np.maximum),
+        vm_max=_group(buses["vm_max_pu"], bus_pos, len(first), np.minimum),
         va0=np.deg2rad(rep["va_deg"].to_numpy()),
         branch_ids=br.index.to_numpy(),
         f=f,
@@ -157,6 +158,13 @@ def ac_network(case) -> ACNetwork:
         gens=gens,
         **roles,
     )
+
+
+def _group(values: pd.Series, bus_pos: pd.Series, n: int, ufunc: np.ufunc) -> np.ndarray:
+    """``ufunc``-reduce a bus column over each fused position."""
+    out = np.full(n, -np.inf if ufunc is np.maximum else np.inf)
+    ufunc.at(out, bus_pos.loc[values.index].to_numpy(), values.to_numpy(dtype=float))
+    return out
 
 
 def _fuse(bus_ids: np.ndarray, switches: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:

@@ -19,17 +19,23 @@ def extract_tables(
     """
     va, vm, pg, qg = model.split(x)
     base, n = net.base_mva, net.n_bus
-    g = net.gens
+    u = model.units
     p_mw, q_mvar = pg * base, qg * base
     cost = (
-        g["cost_c2_usd_per_mw2h"] * p_mw**2
-        + g["cost_c1_usd_per_mwh"] * p_mw
-        + g["cost_c0_usd_per_h"]
-    ).where(g["cost_model"] == "poly", np.nan)
-    gen = pd.DataFrame(
-        {"p_mw": p_mw, "q_mvar": q_mvar, "cost_usd_per_h": cost.to_numpy()},
-        index=g.index,
+        u["cost_c2_usd_per_mw2h"] * p_mw**2
+        + u["cost_c1_usd_per_mwh"] * p_mw
+        + u["cost_c0_usd_per_h"]
+    ).where(u["cost_model"] == "poly", np.nan)
+    cost = cost + (
+        u["cost_q_c2_usd_per_mvar2h"] * q_mvar**2
+        + u["cost_q_c1_usd_per_mvarh"] * q_mvar
+        + u["cost_q_c0_usd_per_h"]
     )
+    table = pd.DataFrame({"p_mw": p_mw, "q_mvar": q_mvar, "cost_usd_per_h": cost.to_numpy()})
+    tables = {}
+    for kind, index in (("gen", "gen_id"), ("der", "der_id")):
+        at = (u["unit"] == kind).to_numpy()
+        tables[kind] = table[at].set_axis(pd.Index(u["id"][at].to_numpy(), name=index))
     pos = net.bus_pos.to_numpy()
     load = np.zeros(n)
     np.add.at(load, net.load_bus, net.s_load.real)
@@ -43,15 +49,18 @@ def extract_tables(
         },
         index=net.bus_pos.index,
     )
-    return {"gen": gen, "bus": bus, "branch": _branch_table(net, model, x)}
+    return {**tables, "bus": bus, "branch": _branch_table(net, model, x)}
 
 
 def _branch_table(net: ACNetwork, model: OPFModel, x: np.ndarray) -> pd.DataFrame:
-    """Flows at both ends (MW, MVAr), losses and loading = max(|S_f|, |S_t|)/rate_a."""
+    """Flows at both ends (MW, MVAr), losses and loading = max(|S_f|, |S_t|)/rate_a, or with
+    current limits max(|S_f|/|V_f|, |S_t|/|V_t|)/rate_a."""
     pf, qf, pt, qt = (np.asarray(v).ravel() * net.base_mva for v in model.flows(x))
     rate = net.rate_pu * net.base_mva
+    vm = model.split(x)[1]
+    vf, vt = (vm[net.f], vm[net.t]) if model.flow_limit == "current" else (1.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        loading = 100 * np.maximum(np.hypot(pf, qf), np.hypot(pt, qt)) / rate
+        loading = 100 * np.maximum(np.hypot(pf, qf) / vf, np.hypot(pt, qt) / vt) / rate
     return pd.DataFrame(
         {
             "p_mw": pf,
@@ -72,6 +81,9 @@ def setpoint_case(case, result):
     sol = result.gen
     gens.loc[sol.index, "p_mw"] = sol["p_mw"]
     gens.loc[sol.index, "q_mvar"] = sol["q_mvar"]
+    ders = case.ders.copy()
+    if len(result.der) and "q_mvar" in result.der:  # the DER decisions of the AC-OPF
+        ders.loc[result.der.index, ["p_mw", "q_mvar"]] = result.der[["p_mw", "q_mvar"]]
     vm = result.bus["vm_pu"]
     on = gens.index.isin(sol.index)
     gens.loc[on, "vm_set_pu"] = vm.reindex(gens.loc[on, "bus"]).to_numpy()
@@ -79,7 +91,7 @@ def setpoint_case(case, result):
     ref = buses.index[(buses["bus_type"] == "REF") & buses.index.isin(vm.index)]
     buses.loc[ref, "va_deg"] = result.bus.loc[ref, "va_deg"]
     buses.loc[ref, "vm_pu"] = vm.loc[ref]
-    return case.replace(gens=gens, buses=buses)
+    return case.replace(gens=gens, buses=buses, ders=ders)
 
 
 def verify_with_powerflow(case, result, tolerance_mva: float = 1e-9) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """The polar AC-OPF as a CasADi NLP (vectorised SX expressions from the branch admittances).
 
-Variables x = [θ (n), |V| (n), P_g (n_g), Q_g (n_g), y (n_pwl)], all per unit on S_base.
+Variables x = [θ (n), |V| (n), P_g (n_g), Q_g (n_g), y (n_pwl)], all per unit on S_base, where
+the units g are the in-service gens and then the injecting DERs (:func:`dispatch_units`).
 With d_k = θ_f − θ_t and Y_ff = G_ff + jB_ff etc., the branch flows are::
 
     P_f = G_ff V_f² + V_f V_t (G_ft cos d + B_ft sin d)
@@ -10,13 +11,14 @@ With d_k = θ_f − θ_t and Y_ff = G_ff + jB_ff etc., the branch flows are::
 
 and the problem is::
 
-    min   Σ_g c2 (S_b P_g)² + c1 S_b P_g + c0   (+ Σ y_g for piecewise-linear costs)
+    min   Σ_g c2 (S_b P_g)² + c1 S_b P_g + c0 + q2 (S_b Q_g)² + q1 S_b Q_g + q0   (+ Σ y_g)
     s.t.  C_fᵀP_f + C_tᵀP_t + g_sh V² − C_g P_g = Re s_fix      (λ_P: LMP · S_b)
           C_fᵀQ_f + C_tᵀQ_t − b_sh V² − C_g Q_g = Im s_fix      (λ_Q)
-          P_f² + Q_f² ≤ rate²,  P_t² + Q_t² ≤ rate²             (rated branches)
+          P_f² + Q_f² ≤ rate² (· V_f² for current limits), the same at the to end
           angmin ≤ θ_f − θ_t ≤ angmax                           (limits tighter than ±180°)
+          P_g² + Q_g² ≤ s_max²                                  (DERs with an S limit)
           y_g ≥ a_gk + s_gk S_b P_g                              (pwl segments)
-          V_min ≤ |V| ≤ V_max, P/Q limits, θ_ref fixed.
+          V_min ≤ |V| ≤ V_max, P/Q limits, θ fixed at the REF buses (all, or one per island).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import casadi as ca
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from dispatchlab.solvers.ac.network import ACNetwork
 
@@ -45,9 +48,11 @@ class OPFModel:
     rated: np.ndarray  # branch positions with a finite rating
     angle_limited: np.ndarray  # branch positions with angle-difference rows
     flows: ca.Function  # x -> (P_f, Q_f, P_t, Q_t) of every branch
+    units: pd.DataFrame  # the dispatchable units: gens, then DERs (see dispatch_units)
+    flow_limit: str = "apparent"  # or "current": |S| ≤ rate·|V|
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """θ, |V|, P_g, Q_g from x."""
+        """θ, |V|, P, Q (of every unit) from x."""
         n, g = self.n_bus, self.n_gen
         return x[:n], x[n : 2 * n], x[2 * n : 2 * n + g], x[2 * n + g : 2 * n + 2 * g]
 
@@ -77,42 +82,47 @@ def branch_flows(net: ACNetwork, va, vm):
     return pf, qf, pt, qt
 
 
-def build_opf(net: ACNetwork, pwl: pd.DataFrame | None = None) -> OPFModel:
-    """The :class:`OPFModel` of ``net``; ``pwl`` holds breakpoints of pwl-cost gens."""
-    n, gens, base = net.n_bus, net.gens, net.base_mva
-    ng = len(gens)
-    poly = (gens["cost_model"] == "poly").to_numpy()
+def build_opf(
+    net: ACNetwork,
+    pwl: pd.DataFrame | None = None,
+    ders: pd.DataFrame | None = None,
+    flow_limit: str = "apparent",
+    ref_angles: str = "all",
+) -> OPFModel:
+    """The :class:`OPFModel` of ``net``; ``pwl`` holds breakpoints of pwl-cost gens, ``ders``
+    the Case DER rows of ``net.der_ids`` (decisions beside the gens), ``flow_limit`` is
+    ``"apparent"`` (|S| ≤ rate) or ``"current"`` (|S| ≤ rate·|V| at each end), ``ref_angles``
+    ``"all"`` (every REF bus keeps its angle) or ``"first"`` (see :func:`fixed_angle_buses`)."""
+    n, base = net.n_bus, net.base_mva
+    units = dispatch_units(net, ders)
+    ng = len(units)
+    poly = (units["cost_model"] == "poly").to_numpy()
     pwl_gens = np.flatnonzero(~poly)
     x = ca.SX.sym("x", 2 * n + 2 * ng + len(pwl_gens))
     va, vm = x[:n], x[n : 2 * n]
     pg, qg = x[2 * n : 2 * n + ng], x[2 * n + ng : 2 * n + 2 * ng]
     pf, qf, pt, qt = branch_flows(net, va, vm)
     cf, ct = _dm(net.cf.T), _dm(net.ct.T)
-    cg = _dm(sp.csr_matrix((np.ones(ng), (gens["pos"].to_numpy(), np.arange(ng))), (n, ng)))
+    cg = _dm(sp.csr_matrix((np.ones(ng), (units["pos"].to_numpy(), np.arange(ng))), (n, ng)))
     v2 = vm**2
     gsh, bsh = ca.DM(net.ysh.real), ca.DM(net.ysh.imag)
     g_p = ca.mtimes(cf, pf) + ca.mtimes(ct, pt) + gsh * v2 - ca.mtimes(cg, pg)
     g_q = ca.mtimes(cf, qf) + ca.mtimes(ct, qt) - bsh * v2 - ca.mtimes(cg, qg)
     s_fix = net.fixed_injection_pu()
-    rated = np.flatnonzero(np.isfinite(net.rate_pu))
-    r = rated.tolist()
-    limited = np.flatnonzero((net.angmin > -np.pi) | (net.angmax < np.pi))
-    rows = [g_p, g_q, pf[r] ** 2 + qf[r] ** 2, pt[r] ** 2 + qt[r] ** 2]
-    rows.append(va[net.f[limited].tolist()] - va[net.t[limited].tolist()])
-    rate2 = net.rate_pu[rated] ** 2
-    lbg = [s_fix.real, s_fix.imag, -np.inf * rate2, -np.inf * rate2, net.angmin[limited]]
-    ubg = [s_fix.real, s_fix.imag, rate2, rate2, net.angmax[limited]]
-    c2, c1, c0 = (gens[c].to_numpy() * poly for c in _COST_COLUMNS)
-    p_mw = base * pg
-    cost = ca.dot(ca.DM(c2), p_mw**2) + ca.dot(ca.DM(c1), p_mw) + float(c0.sum())
+    if len(units) > len(net.gens):  # the DERs are decisions, not fixed injections
+        np.add.at(s_fix, net.der_bus, -net.s_der / base)
+    rows, lbg, ubg = [g_p, g_q], [s_fix.real, s_fix.imag], [s_fix.real, s_fix.imag]
+    flows = (pf, qf, pt, qt)
+    rated, limited = _limit_rows(net, units, x, flows, flow_limit, (rows, lbg, ubg))
+    cost = _poly_cost(units, poly, base * pg, base * qg)
     if len(pwl_gens):
         y = x[2 * n + 2 * ng :]
         cost = cost + ca.sum1(y)
-        seg, lo, hi = _pwl_rows(gens, pwl, pwl_gens, p_mw, y)
+        seg, lo, hi = _pwl_rows(units, pwl, pwl_gens, base * pg, y)
         rows.append(seg)
         lbg.append(lo)
         ubg.append(hi)
-    lbx, ubx = _variable_bounds(net, len(pwl_gens))
+    lbx, ubx = _variable_bounds(net, units, len(pwl_gens), ref_angles)
     return OPFModel(
         nlp={"x": x, "f": cost, "g": ca.vertcat(*rows)},
         lbx=lbx,
@@ -124,10 +134,97 @@ def build_opf(net: ACNetwork, pwl: pd.DataFrame | None = None) -> OPFModel:
         rated=rated,
         angle_limited=limited,
         flows=ca.Function("flows", [x], [pf, qf, pt, qt]),
+        units=units,
+        flow_limit=flow_limit,
     )
 
 
-_COST_COLUMNS = ("cost_c2_usd_per_mw2h", "cost_c1_usd_per_mwh", "cost_c0_usd_per_h")
+def _limit_rows(
+    net: ACNetwork, units: pd.DataFrame, x, flows: tuple, flow_limit: str, out: tuple
+) -> tuple:
+    """Append the branch-flow, angle-difference and DER apparent-power rows (and their bounds)
+    to ``out = (rows, lbg, ubg)``; return the rated and the angle-limited branch positions."""
+    rows, lbg, ubg = out
+    n, ng, base = net.n_bus, len(units), net.base_mva
+    va, vm = x[:n], x[n : 2 * n]
+    pg, qg = x[2 * n : 2 * n + ng], x[2 * n + ng : 2 * n + 2 * ng]
+    pf, qf, pt, qt = flows
+    rated = np.flatnonzero(np.isfinite(net.rate_pu))
+    r = rated.tolist()
+    if len(rated):
+        lim_f, lim_t = _flow_limits(net, vm, rated, net.rate_pu[rated] ** 2, flow_limit)
+        rows += [pf[r] ** 2 + qf[r] ** 2 - lim_f, pt[r] ** 2 + qt[r] ** 2 - lim_t]
+        lbg.append(np.full(2 * len(rated), -np.inf))
+        ubg.append(np.zeros(2 * len(rated)))
+    limited = np.flatnonzero((net.angmin > -np.pi) | (net.angmax < np.pi))
+    rows.append(va[net.f[limited].tolist()] - va[net.t[limited].tolist()])
+    lbg.append(net.angmin[limited])
+    ubg.append(net.angmax[limited])
+    s_rows = np.flatnonzero(np.isfinite(units["s_max_mva"].to_numpy())).tolist()
+    rows.append(pg[s_rows] ** 2 + qg[s_rows] ** 2)
+    lbg.append(np.full(len(s_rows), -np.inf))
+    ubg.append((units["s_max_mva"].to_numpy()[s_rows] / base) ** 2)
+    return rated, limited
+
+
+def _flow_limits(net: ACNetwork, vm, rated: np.ndarray, rate2: np.ndarray, flow_limit: str):
+    """Right-hand sides of the branch rows: rate² (apparent power) or rate²·|V|² (current)."""
+    if flow_limit == "apparent":
+        return ca.DM(rate2), ca.DM(rate2)
+    if flow_limit != "current":
+        raise ValueError(f"unknown flow_limit '{flow_limit}'; use 'apparent' or 'current'")
+    vf, vt = vm[net.f[rated].tolist()], vm[net.t[rated].tolist()]
+    return ca.DM(rate2) * vf**2, ca.DM(rate2) * vt**2
+
+
+#: columns of the dispatchable units (gens, then DERs) the NLP is built from
+UNIT_COLUMNS = ["p_min_mw", "p_max_mw", "q_min_mvar", "q_max_mvar", "cost_model"]
+_P_COSTS = ["cost_c2_usd_per_mw2h", "cost_c1_usd_per_mwh", "cost_c0_usd_per_h"]
+_Q_COSTS = ["cost_q_c2_usd_per_mvar2h", "cost_q_c1_usd_per_mvarh", "cost_q_c0_usd_per_h"]
+
+
+def dispatch_units(net: ACNetwork, ders: pd.DataFrame | None) -> pd.DataFrame:
+    """The decisions: in-service gens, then the injecting DERs of ``net.der_ids`` (``ders``),
+    with their position, P/Q range, S limit and costs; ``unit`` and ``id`` say which is which.
+
+    A DER's linear cost is ``cost_usd_per_mwh`` less its curtailment price (PV and wind), which
+    adds ``curtail_cost_usd_per_mwh · p_max_mw`` to the constant, as in the DC problems."""
+    g = net.gens
+    gens = g[UNIT_COLUMNS + _P_COSTS + _Q_COSTS].assign(
+        pos=g["pos"].to_numpy(), s_max_mva=np.inf, unit="gen", id=g.index.to_numpy()
+    )
+    if ders is None or not len(ders):
+        return gens.reset_index(drop=True)
+    d = ders.loc[net.der_ids]
+    curtail = np.where(d["kind"].isin(("pv", "wind")), d["curtail_cost_usd_per_mwh"], 0.0)
+    der = pd.DataFrame(
+        {
+            "p_min_mw": d["p_min_mw"].to_numpy(),
+            "p_max_mw": d["p_max_mw"].to_numpy(),
+            "q_min_mvar": d["q_min_mvar"].to_numpy(),
+            "q_max_mvar": d["q_max_mvar"].to_numpy(),
+            "cost_model": "poly",
+            "cost_c2_usd_per_mw2h": d["cost_c2_usd_per_mw2h"].to_numpy(),
+            "cost_c1_usd_per_mwh": d["cost_usd_per_mwh"].to_numpy() - curtail,
+            "cost_c0_usd_per_h": d["cost_c0_usd_per_h"].to_numpy() + curtail * d["p_max_mw"],
+            **{c: d[c].to_numpy() for c in _Q_COSTS},
+            "pos": net.der_bus,
+            "s_max_mva": d["s_max_mva"].to_numpy(),
+            "unit": "der",
+            "id": d.index.to_numpy(),
+        }
+    )
+    return pd.concat([gens, der], ignore_index=True)
+
+
+def _poly_cost(units: pd.DataFrame, poly: np.ndarray, p_mw, q_mvar):
+    """Σ c2 P² + c1 P + c0 over poly-cost units, plus every unit's reactive cost."""
+    c2, c1, c0 = (units[c].to_numpy(float) * poly for c in _P_COSTS)
+    q2, q1, q0 = (units[c].to_numpy(float) for c in _Q_COSTS)
+    cost = ca.dot(ca.DM(c2), p_mw**2) + ca.dot(ca.DM(c1), p_mw) + float(c0.sum())
+    if q2.any() or q1.any():
+        cost = cost + ca.dot(ca.DM(q2), q_mvar**2) + ca.dot(ca.DM(q1), q_mvar)
+    return cost + float(q0.sum())
 
 
 def _dm(m: sp.spmatrix) -> ca.DM:
@@ -135,21 +232,38 @@ def _dm(m: sp.spmatrix) -> ca.DM:
     return ca.DM(sp.csc_matrix(m))
 
 
-def _variable_bounds(net: ACNetwork, n_pwl: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds on x: θ free but fixed at REF buses, |V| limits, gen limits in p.u."""
-    n, g, base = net.n_bus, net.gens, net.base_mva
+def _variable_bounds(
+    net: ACNetwork, g: pd.DataFrame, n_pwl: int, ref_angles: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on x: θ free but fixed at REF buses, |V| limits, unit limits in p.u."""
+    n, base = net.n_bus, net.base_mva
     lo_va, hi_va = np.full(n, -np.inf), np.full(n, np.inf)
-    lo_va[net.ref] = hi_va[net.ref] = net.va0[net.ref]
+    ref = fixed_angle_buses(net, ref_angles)
+    lo_va[ref] = hi_va[ref] = net.va0[ref]
     lbx = np.r_[lo_va, net.vm_min, g["p_min_mw"] / base, g["q_min_mvar"] / base]
     ubx = np.r_[hi_va, net.vm_max, g["p_max_mw"] / base, g["q_max_mvar"] / base]
     return np.r_[lbx, np.full(n_pwl, -np.inf)], np.r_[ubx, np.full(n_pwl, np.inf)]
+
+
+def fixed_angle_buses(net: ACNetwork, ref_angles: str) -> np.ndarray:
+    """Positions whose angle is fixed: every REF bus (``"all"``, MATPOWER), or the first REF
+    bus of each connected island (``"first"``: pandapower's OPF turns the other slacks of an
+    island into generators with a free angle, auxiliary._check_connectivity_opf)."""
+    if ref_angles == "all":
+        return net.ref
+    if ref_angles != "first":
+        raise ValueError(f"unknown ref_angles '{ref_angles}'; use 'all' or 'first'")
+    graph = sp.coo_matrix((np.ones(len(net.f)), (net.f, net.t)), shape=(net.n_bus, net.n_bus))
+    _, label = connected_components(graph, directed=False)
+    ref = np.sort(net.ref)
+    return ref[np.unique(label[ref], return_index=True)[1]]
 
 
 def _pwl_rows(gens: pd.DataFrame, pwl: pd.DataFrame, which: np.ndarray, p_mw, y):
     """Epigraph rows y_g − s_k P_g ≥ a_k of every segment of every pwl-cost gen."""
     rows, lo = [], []
     for j, g in enumerate(which):
-        pts = pwl[pwl["gen_id"] == gens.index[g]].sort_values("point")
+        pts = pwl[pwl["gen_id"] == gens["id"].iat[g]].sort_values("point")
         p, c = pts["p_mw"].to_numpy(), pts["cost_usd_per_h"].to_numpy()
         slope = np.diff(c) / np.diff(p)
         for k, s in enumerate(slope):

@@ -1,7 +1,7 @@
 """The exact counterpart of ``voltage-control``: the AC-OPF of seed001's per-step cost.
 
-``dispatchlab.solve(case, "acopf")`` minimises generator cost with DERs as fixed injections,
-so it cannot express seed001's objective (losses plus voltage terms, DER P/Q as decisions).
+``dispatchlab.solve(case, "acopf")`` minimises the gens' and DERs' costs, so it cannot express
+seed001's objective (losses plus voltage terms, the step's ramp window on DER P).
 :class:`StepOPF` therefore builds the same polar AC model on the same network arrays — the
 branch-flow expressions of :func:`dispatchlab.solvers.ac.opf_model.branch_flows` on
 :func:`~dispatchlab.solvers.ac.network.ac_network` — with the DER set-points as variables and

@@ -11,7 +11,7 @@ branch-loading ratios in the state). Our reading, documented in ``docs/scenarios
 (``solve(case.at(t), "dcopf")``), so the paper's thresholds read in $/MWh. It is 0 unless a
 line binds, and a binding line separates prices by tens of $/MWh on ieee30-seed004 (wind at
 2 $/MWh behind the 25–27 corridor against coal at ≈ 40), so "congestion" (> 13.93) marks the
-intervals whose dispatch a line really constrains (12.4 % of a 600-interval sample) and
+intervals whose dispatch a line really constrains (9.5 % of a 600-interval sample) and
 "normal" those where none does. The repaired case (issue 18) made this possible: before it no
 line ever bound, and the index was the mean branch loading, which on the repaired case lies
 above 12.3 % at every interval and would label almost all of them congested.

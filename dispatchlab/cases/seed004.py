@@ -10,19 +10,22 @@ chosen so that the case behaves like the paper's ERCOT-grounded one, and measure
   env's carbon (25 $/t) and curtailment (20 $/MWh) prices only shift it;
 * **load**: one aggregate shape for every load, a flat block of :data:`BASE_LOAD_SHARE` of the
   peak (continuous-process load) plus the SimBench residential / commercial / industrial mix
-  :data:`LOAD_MIX`: trough / peak ≈ 0.45 as in a transmission system's spring (ERCOT), so the
-  trough stays above Σ p_min + the down-reserve; the peak is case30's 189.2 MW;
-* **wind**: three independent traces (:data:`WIND_TRACES`): ``wind_1`` and ``wind_2`` of the
-  window, and ``wind_1`` one week later for bus 27 (correlation 0.06 with bus 7's);
+  :data:`LOAD_MIX`: trough / peak ≈ 0.46 as in a transmission system's spring (ERCOT), scaled
+  by :data:`LOAD_SCALE` (peak 246 MW, trough 113 MW ≈ 2 × (Σ p_min + the down-reserve)), so
+  that wind is ≈ 32 % of the load energy (52 % at case30's load);
+* **wind**: three independent traces (:data:`WIND_TRACES`, |correlation| ≤ 0.06): the shipped
+  SimBench extract has two wind sites, so bus 19 takes ``wind_1`` one week later than bus 7
+  and bus 27 ``wind_2`` two weeks later (same season; fleet 1-h ramps ≤ 54 MW, not 110);
 * **lines**: ``rate_a`` = :data:`RATING_SCALE` × case30's, so that 5–15 % of intervals have a
-  binding line under the DC-OPF; ``rate_c`` (post-contingency) = :data:`EMERGENCY_SCALE` ×
-  ``rate_a``; one contingency per non-radial branch (N-1, what ``solve(case, "sced")`` uses);
+  binding line under the DC-OPF (9.5 % of 600 sampled: the 25–27 wind-export corridor);
+  ``rate_c`` (post-contingency) = :data:`EMERGENCY_SCALE` × ``rate_a``; one contingency per
+  non-radial branch (N-1, what ``solve(case, "sced")`` uses);
 * **flexible loads**: three load-serving entities that can *reduce* their load by up to 5 MW
   at an offer of :data:`LSE_OFFER_USD_PER_MWH` (demand response, paid at the LMP when it
   clears); no increase, since one interval cannot keep a shift energy-neutral over the day;
-* **wind** spill priced nowhere in the case (the env prices it), wind output at a small
-  variable O&M cost (:data:`WIND_OM_USD_PER_MWH`), so the DC-OPF objective rises strictly
-  with load even while wind is spilled.
+* **wind cost**: spill is priced by the env, not the case; wind output has a small variable
+  O&M cost (:data:`WIND_OM_USD_PER_MWH`), so the DC-OPF objective rises strictly with load
+  even while wind is spilled.
 """
 
 from __future__ import annotations
@@ -181,10 +184,10 @@ def ieee30_seed004() -> Case:
     7, 19 and 27; 90 days at 15 min (8 640 steps) from 2016-03-01.
 
     Chosen here (module docstring; measured in ``docs/case-library.md``): fuel costs by type,
-    an aggregate load shape, independent wind traces, 0.7× ratings with N-1 contingencies on
-    the non-radial branches, one storage of 20 MW / 80 MWh at bus 12, three load-serving
-    entities at buses 7, 8, 30 that reduce up to 5 MW at 120 $/MWh, and a system reserve of
-    15 MW up / 10 MW down.
+    an aggregate load shape at 1.3× case30's, independent wind traces, 1.12× ratings with N-1
+    contingencies on the non-radial branches, one storage of 20 MW / 80 MWh at bus 12, three
+    load-serving entities at buses 7, 8, 30 that reduce up to 5 MW at 120 $/MWh, and a system
+    reserve of 15 MW up / 10 MW down.
     """
     from dispatchlab.cases.library import load_case
 

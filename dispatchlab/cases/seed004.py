@@ -157,7 +157,6 @@ def _timeseries(case: Case) -> TimeSeries:
     index = pd.date_range(START, periods=PERIODS, freq=STEP)
     shape = load_shape()
     loads = case.loads
-    loads[["p_mw", "q_mvar"]] *= LOAD_SCALE
     frames = {
         "load_p_mw": pd.DataFrame(np.outer(shape, loads["p_mw"]), index, loads.index),
         "load_q_mvar": pd.DataFrame(np.outer(shape, loads["q_mvar"]), index, loads.index),
@@ -196,9 +195,12 @@ def ieee30_seed004() -> Case:
     branches["rate_a_mva"] = branches["rate_a_mva"] * RATING_SCALE
     branches["rate_b_mva"] = branches["rate_a_mva"]
     branches["rate_c_mva"] = branches["rate_a_mva"] * EMERGENCY_SCALE
+    loads = base.loads
+    loads[["p_mw", "q_mvar"]] *= LOAD_SCALE  # the peak; the series scales it by the shape
     case = base.replace(
         gens=_units(base),
         branches=branches,
+        loads=loads,
         reserves={"zone": [-1], "up_mw": [15.0], "down_mw": [10.0]},
     ).with_ders(_ders(_der_rows()))
     ctg = non_radial_branches(case)

@@ -285,7 +285,12 @@ def test_persistent_qp_falls_back_to_clarabel_when_highs_cycles():
     dm = DispatchModel(case, "dcopf", formulation="ptdf")
     assert dm.highs.quadratic
     dm.solve_raw()
-    dm.set_loads(case.timeseries["load_p_mw"].to_numpy()[6034])
+
+    def move_to(t: int) -> None:  # the loads and the wind of interval t
+        dm.set_loads(case.timeseries["load_p_mw"].to_numpy()[t])
+        dm.set_der_available(case.at(t).ders.loc[dm.data.ders.ids, "p_max_mw"].to_numpy())
+
+    move_to(6034)
     sol = dm.solve_raw()  # returns (highspy 1.16 cycles here; a later one may not)
     assert sol.status == "optimal"
     if sol.extra.get("fallback"):
@@ -295,7 +300,7 @@ def test_persistent_qp_falls_back_to_clarabel_when_highs_cycles():
     # force the fallback: HiGHS stops after one QP iteration, Clarabel finishes the same model
     good = dm.solve_raw()
     dm.highs.h.setOptionValue("qp_iteration_limit", 1)
-    dm.set_loads(case.timeseries["load_p_mw"].to_numpy()[100])
+    move_to(100)
     forced = dm.solve_raw()
     assert forced.status == "optimal" and forced.extra["fallback"] == "clarabel"
     ref100 = solve(case.at(100), "dcopf", formulation="ptdf", backend="clarabel")

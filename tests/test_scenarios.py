@@ -212,16 +212,22 @@ def test_labels_on_known_ramps(tiny):
     assert days["wind_ramp_1h_max_mw"].iloc[0] == pytest.approx(40.0)
 
 
-def test_congestion_index_matches_dcopf(tiny):
-    case = attach_profiles(tiny, start="2016-06-01", periods=4, step="1h")
+def test_congestion_index_is_the_dcopf_lmp_spread(tiny):
+    # a second, dear unit behind branch 1 (2–3, 20 MW): at 25 MW on bus 3 the line binds
+    gens = {"gen_id": [0, 1], "bus": [1, 3], "p_max_mw": [60.0, 30.0],
+            "cost_c1_usd_per_mwh": [20.0, 80.0]}  # fmt: skip
+    two = Case("tiny2", tiny.buses, tiny.branches, gens, tiny.loads, ders=tiny.ders)
+    index = pd.date_range("2016-03-01", periods=3, freq="15min")
+    frames = {
+        "load_p_mw": pd.DataFrame({10: 8.0, 11: [5.0, 25.0, 19.0]}, index=index),
+        "der_p_max_mw": pd.DataFrame({0: 1.0, 1: 5.0}, index=index),
+    }
+    case = two.with_timeseries(TimeSeries(frames))
     ci = sl.congestion_index(case)
-    r = solve(case.at(2), "dcopf")
-    assert ci.iloc[2] == pytest.approx(r.branch["loading_pct"].abs().mean())
-    # radial: branch 1 carries load 11 minus PV, branch 0 all load minus DERs
-    loads = case.timeseries["load_p_mw"].iloc[2]
-    der = case.timeseries["der_p_max_mw"].iloc[2]
-    flow0, flow1 = loads.sum() - der.sum(), loads[11] - der[0]
-    assert ci.iloc[2] == pytest.approx((abs(flow0) / 40 + abs(flow1) / 20) / 2 * 100, rel=1e-6)
+    lmp = solve(case.at(1), "dcopf").bus["lmp_usd_per_mwh"]
+    assert ci.iloc[1] == pytest.approx(lmp.max() - lmp.min())
+    # 25 − 1 MW PV > 20 MW: bus 3 pays the dear unit's 80, bus 1 the cheap unit's 20
+    assert ci.tolist() == pytest.approx([0.0, 60.0, 0.0], abs=1e-4)  # 19 − 1 < 20: no binding
 
 
 def test_label_errors(tiny):

@@ -12,6 +12,9 @@ import pandas as pd
 
 from dispatchlab.cases.case import Case
 from dispatchlab.cases.schema import DER_COLUMNS
+
+# seed004 lives in its own module (issue 18); re-exported: the library looks variants up here
+from dispatchlab.cases.seed004 import SEED004_UNITS, ieee30_seed004  # noqa: F401
 from dispatchlab.cases.timeseries import attach_profiles
 
 
@@ -216,81 +219,6 @@ def ieee123_seed003() -> Case:
         }
     )
     return _named(base.with_ders(ders), "ieee123-seed003", "seed003 §5 (costs drawn, seed 3)")
-
-
-#: seed004 §4: six thermal units (limits 6–82 MW, ramps 8–16 MW per 15 min)
-SEED004_UNITS = pd.DataFrame(
-    {
-        "p_min_mw": [12.0, 10.0, 6.0, 6.0, 6.0, 6.0],
-        "p_max_mw": [82.0, 80.0, 50.0, 55.0, 30.0, 40.0],
-        "ramp_mw_per_15min": [16.0, 16.0, 10.0, 12.0, 8.0, 10.0],
-        "co2_t_per_mwh": [0.95, 0.90, 0.55, 0.50, 0.45, 0.40],
-        "fuel": ["coal", "coal", "gas_cc", "gas_cc", "gas_ct", "gas_ct"],
-    }
-)
-
-
-def ieee30_seed004() -> Case:
-    """seed004 (DGCN + MASRL), §4: modified IEEE 30 (41 branches) with six thermal units
-    (limits 6–82 MW, ramps 8–16 MW per 15 min) and wind plants of 58, 42 and 38 MW at buses
-    7, 19 and 27; 90 days at 15 min (8 640 steps).
-
-    The paper gives ranges, not per-unit values: :data:`SEED004_UNITS` spreads them over
-    MATPOWER case30's six generators (costs kept), with emission factors by fuel. Chosen
-    here: one storage of 20 MW / 80 MWh at bus 12; three load-serving entities as flexible
-    loads of ±5 MW at buses 7, 8, 30 (40 $/MWh); a system reserve of 15 MW up / 10 MW down.
-    Profiles: SimBench commercial load and ``wind_1`` from 2016-03-01 for 90 days.
-    """
-    from dispatchlab.cases.library import load_case
-
-    base = load_case("ieee30")
-    gens = base.gens
-    units = SEED004_UNITS.set_axis(gens.index)
-    for col in ("p_min_mw", "p_max_mw", "co2_t_per_mwh", "fuel"):
-        gens[col] = units[col]
-    gens["ramp_up_mw_per_h"] = units["ramp_mw_per_15min"] * 4.0
-    gens["ramp_down_mw_per_h"] = units["ramp_mw_per_15min"] * 4.0
-    gens["p_mw"] = gens[["p_mw", "p_min_mw"]].max(axis=1).clip(upper=gens["p_max_mw"])
-    rows = [
-        dict(bus=b, kind="wind", p_max_mw=p, name=f"W{b}")
-        for b, p in ((7, 58.0), (19, 42.0), (27, 38.0))
-    ]
-    rows.append(
-        dict(
-            bus=12,
-            kind="storage",
-            p_min_mw=-20.0,
-            p_max_mw=20.0,
-            e_min_mwh=8.0,
-            e_max_mwh=80.0,
-            e_init_mwh=40.0,
-            eff_charge=0.95,
-            eff_discharge=0.95,
-            name="ESS12",
-        )
-    )
-    rows += [
-        dict(
-            bus=b,
-            kind="flexible_load",
-            p_min_mw=-5.0,
-            p_max_mw=5.0,
-            cost_usd_per_mwh=40.0,
-            name=f"LSE{b}",
-        )
-        for b in (7, 8, 30)
-    ]
-    case = base.replace(gens=gens, reserves={"zone": [-1], "up_mw": [15.0], "down_mw": [10.0]})
-    case = attach_profiles(
-        case.with_ders(_ders(rows)),
-        start="2016-03-01",
-        periods=8640,
-        step="15min",
-        load_profile="commercial",
-        wind_profile="wind_1",
-        seed=4,
-    )
-    return _named(case, "ieee30-seed004", "seed004 §4 (per-unit values chosen in the ranges)")
 
 
 def _with_voltage_band(case: Case, low: float, high: float) -> Case:

@@ -97,7 +97,9 @@ def _reference(env, target: dict) -> tuple[float, np.ndarray]:
 
 def test_random_proposal_is_projected_like_an_independent_qp(layer, env) -> None:
     proposal = _random(env)
-    assert total(layer.verify(proposal)) > 10.0  # MW of ramp, balance, reserve violations
+    violations = layer.verify(proposal)
+    assert violations["balance_mw"] > 5.0  # 8.7 MW the slack unit cannot take on test day 0
+    assert total(violations) > 5.0
     target = layer.targets(proposal)
     qp, _ = layer.projection_model(proposal)
     sol = solve_interval(qp)

@@ -45,6 +45,7 @@ class TransmissionSystem:
     wind_bus: np.ndarray
     wind_cap: np.ndarray
     wind_mw: np.ndarray  # (T, wind) available
+    wind_cost: np.ndarray  # $/MWh of wind output (variable O&M)
     sto_ids: np.ndarray
     sto_bus: np.ndarray
     sto_p_min: np.ndarray  # < 0: charging
@@ -111,6 +112,7 @@ def _der_arrays(case, pos, ts) -> dict:
         "wind_bus": np.array([pos[b] for b in wind["bus"]], dtype=int),
         "wind_cap": col(wind, "p_max_mw"),
         "wind_mw": wind_mw,
+        "wind_cost": col(wind, "cost_usd_per_mwh"),
         "sto_ids": sto.index.to_numpy(),
         "sto_bus": np.array([pos[b] for b in sto["bus"]], dtype=int),
         "sto_p_min": col(sto, "p_min_mw"),
@@ -326,7 +328,8 @@ def step_cost(sys: TransmissionSystem, out: dict, prices: Prices) -> dict:
     """The cost terms of seed004 eq. 4 for one interval, $ (arrays over B).
 
     ``operating`` = Σ_g (c2 p² + c1 p + c0)·dt + reserve offers at the units' reserve cost +
-    storage discharge at its cost + flexible-load moves at the LSE's price; ``shedding`` =
+    storage discharge at its cost + flexible-load moves at the LSE's price + wind output at
+    its variable cost; ``shedding`` =
     VOLL × (interrupted + shed) MWh; ``curtailment`` = price × spilled wind MWh; ``carbon`` =
     price × Σ co2·p·dt. The oracle's LP has the same objective, term by term.
     """
@@ -336,12 +339,13 @@ def step_cost(sys: TransmissionSystem, out: dict, prices: Prices) -> dict:
     reserve = ((out["gen_up"] + out["gen_dn"]) * sys.reserve_cost * dt).sum(axis=1)
     storage = (np.maximum(out["sto_p"], 0.0) * sys.sto_cost * dt).sum(axis=1)
     flexible = (out["lse_p"] * sys.lse_cost * dt).sum(axis=1)
+    wind = (out["wind_p"] * sys.wind_cost * dt).sum(axis=1)
     shed_mwh = (out["interrupt_by_load"] + out["shed"]) * dt
     spilled = (out["wind_avail"] - out["wind_p"]).sum(axis=1) * dt
     # a unit whose case data allow p < 0 (a pump, a condenser's draw) burns nothing then
     emissions = (np.maximum(p, 0.0) * sys.co2 * dt).sum(axis=1)
     terms = {
-        "operating": gen + reserve + storage + flexible,
+        "operating": gen + reserve + storage + flexible + wind,
         "shedding": (shed_mwh * sys.voll).sum(axis=1),
         "curtailment": spilled * prices.curtailment_usd_per_mwh,
         "carbon": emissions * prices.carbon_usd_per_t,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +25,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from dispatchlab.learning.envs.base import Oracle
+from dispatchlab.learning.envs.der_selection.config import DERSelectionConfig
 from dispatchlab.learning.envs.der_selection.lp import (
     microgrid_zones,
     network_check,
@@ -34,29 +34,6 @@ from dispatchlab.learning.envs.der_selection.lp import (
 from dispatchlab.solvers.problems.linearized import dlmp_model
 
 __all__ = ["DERSelectionConfig", "DERSelectionEnv"]
-
-
-@dataclass(frozen=True)
-class DERSelectionConfig:
-    """Options of the DER-selection environment (seed003)."""
-
-    case: str = "ieee123-seed003"  #: a feeder case with dispatchable DERs (kind dg)
-    k: int = 3  #: DERs each microgrid agent selects (seed003 §V: 3)
-    n_zones: int = 6  #: microgrids (seed003 Fig. 3: 6 on IEEE 123)
-    centroid_share: float = 0.3  #: share of load buses that become load centroids
-    centroid_factor: float = 1.5  #: a centroid's load as a multiple of its bus load
-    substation_export: bool = False  #: allow p0 < 0 (DERs selling to the grid at λ0)
-    iterations: int = 2  #: linearization passes of the LP (as solve(..., "dlmp"))
-    cost_scale_usd_per_h: float = 100.0  #: reward counts cost in units of this many $/h
-    penalty_infeasible: float = 10.0  #: reward lost by a selection the LP cannot dispatch
-
-    def __post_init__(self):
-        if self.k < 1 or self.n_zones < 1:
-            raise ValueError(f"k and n_zones must be ≥ 1, got k={self.k}, n={self.n_zones}")
-        if not 0.0 <= self.centroid_share <= 1.0:
-            raise ValueError(f"centroid_share must be in [0, 1], got {self.centroid_share}")
-        if not self.centroid_factor >= 0.0:
-            raise ValueError(f"centroid_factor must be >= 0, got {self.centroid_factor}")
 
 
 class DERSelectionEnv(ParallelEnv):

@@ -22,7 +22,7 @@ def test_help_everywhere():
 def test_cases_list_and_group():
     result = runner.invoke(app, ["cases", "list", "--group", "seed"])
     assert result.exit_code == 0
-    assert "ieee33-seed001" in result.output and "dispatchlab cases (5)" in result.output
+    assert "ieee33-seed001" in result.output and "dispatchlab cases (6)" in result.output
     bad = runner.invoke(app, ["cases", "list", "--group", "nope"])
     assert bad.exit_code == 2 and "no case in group 'nope'" in bad.output
 

@@ -19,6 +19,7 @@ def test_list_cases_groups_and_sources():
     assert dl.list_cases("seed") == [
         "ieee33-seed000",
         "ieee33-seed001",
+        "ieee33-seed001-mw",
         "ieee33-seed002",
         "ieee123-seed003",
         "ieee30-seed004",

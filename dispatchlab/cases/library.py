@@ -217,6 +217,7 @@ def _entries() -> dict[str, CaseEntry]:
     for name, function, source in (
         ("ieee33-seed000", "ieee33_seed000", "seed000: PV, storage, flexible-load aggregators"),
         ("ieee33-seed001", "ieee33_seed001", "seed001 Table 1: MT, PV, wind, SVC"),
+        ("ieee33-seed001-mw", "ieee33_seed001_mw", "seed001 Table 1 ×10: MT 2 MW, PV/wind 1 MW"),
         ("ieee33-seed002", "ieee33_seed002", "seed002 §4: OLTC, capacitors, DG, SVG"),
         ("ieee123-seed003", "ieee123_seed003", "seed003: a 100 kW DER at every bus"),
         ("ieee30-seed004", "ieee30_seed004", "seed004 §4: 6 thermal units, 3 wind plants"),

@@ -172,16 +172,23 @@ def split_case(case: Case, parts: Sequence[float] | Sequence[int]) -> tuple[Case
     return tuple(select_days(case, _days(p)) for p in pieces)
 
 
-def year_pool(case: Case, *, step: str = "1h", seed: int = 0, **profiles: Any) -> Case:
+def year_pool(case: Case, *, step: str = "1h", seed: int | None = None, **profiles: Any) -> Case:
     """``case`` with a full year (2016) of SimBench profiles at ``step``: the pool of days to
-    cluster when the case itself carries one day (ieee33-seed001: ``seed=1``, the default
-    residential / pv_1 / wind_1 profiles). ``profiles`` go to
-    :func:`~dispatchlab.cases.timeseries.attach_profiles` (``load_profile`` …); the load
-    profile is normalised over the year, so ``p_mw`` is the annual peak."""
+    cluster or to replay when the case itself carries one day.
+
+    The profile options are the case's own (``case.meta["profiles"]``, set by the seed001 /
+    seed002 variants: :func:`~dispatchlab.cases.variants.feeder_profile_spec`), so a pool day
+    carries exactly the loads of the case's series on that date and of an environment episode
+    on it; ``seed`` and ``profiles`` (``load_profile`` …, see
+    :func:`~dispatchlab.cases.timeseries.attach_profiles`) override them. A case without
+    stored options gets the defaults with the normalisation over the year window, so ``p_mw``
+    is the annual peak (``seed`` 0)."""
+    spec = dict(case.meta.get("profiles") or {})
+    spec.update(profiles)
+    if seed is not None:
+        spec["seed"] = seed
     periods = int(pd.Timedelta("366D") // pd.Timedelta(step))
-    return attach_profiles(
-        case, start="2016-01-01", periods=periods, step=step, seed=seed, **profiles
-    )
+    return attach_profiles(case, start="2016-01-01", periods=periods, step=step, **spec)
 
 
 # ------------------------------------------------------------------------- daily profiles

@@ -189,7 +189,22 @@ class _Window:
         return self.start + shift * self.step, noise
 
     def shape(self, name: str, start: pd.Timestamp, noise: np.ndarray) -> np.ndarray:
-        return profile(name, start=start, periods=self.periods, step=self.step).to_numpy() * noise
+        return _held_profile(name, start, self.periods, self.step) * noise
+
+
+def _held_profile(name: str, start: pd.Timestamp, periods: int, step: pd.Timedelta) -> np.ndarray:
+    """:func:`profile` on a window that may stick out of 2016 by a time shift: the part
+    outside holds the first / last value in range (so a year-long window can be shifted)."""
+    ext = _extract()
+    lead = max(0, -((start - ext.start) // step))  # whole steps before the data starts
+    first = start + lead * step
+    fit = min(periods - lead, int((ext.end - first) // step))
+    if lead == 0 and fit == periods:
+        return profile(name, start=start, periods=periods, step=step).to_numpy()
+    if fit < 1:
+        raise ValueError(f"profile window {start} + {periods} × {step} lies outside 2016")
+    inner = profile(name, start=first, periods=fit, step=step).to_numpy()
+    return np.pad(inner, (lead, periods - lead - fit), mode="edge")
 
 
 def _peak_one(x: np.ndarray) -> np.ndarray:
@@ -207,6 +222,12 @@ def _load_frames(loads, names, win, rng, q_profile, normalize) -> dict[str, dict
             p, q = _peak_one(p), _peak_one(q)
         p_cols[lid] = loads.at[lid, "p_mw"] * p
         q_cols[lid] = loads.at[lid, "q_mvar"] * q
+    if normalize == "feeder" and p_cols:
+        # one factor for every load: the feeder total peaks at the sum of the loads' p_mw
+        total = np.sum(list(p_cols.values()), axis=0).max()
+        factor = loads.loc[list(p_cols), "p_mw"].sum() / total if total > 0 else 1.0
+        p_cols = {k: v * factor for k, v in p_cols.items()}
+        q_cols = {k: v * factor for k, v in q_cols.items()}
     return {"load_p_mw": p_cols, "load_q_mvar": q_cols}
 
 
@@ -239,7 +260,10 @@ def attach_profiles(
     their constant value — or None) get ``load_p_mw = p_mw × shape``: **the case's ``p_mw`` is the
     peak load** and the profile scales it. With ``normalize="window"`` (default) each shape is
     divided by its peak over the window, so every load series peaks at exactly ``p_mw``; with
-    ``"year"`` the annual peak is ``p_mw`` and a June day stays below it. ``load_q_mvar`` follows
+    ``"year"`` the annual peak is ``p_mw`` and a June day stays below it; with ``"feeder"``
+    one factor scales every load so that the feeder total peaks at ``Σ p_mw`` over the window
+    (over a year window: the feeder's annual peak is its nominal load, and loads with
+    different profiles or shifts keep their relative sizes). ``load_q_mvar`` follows
     P at the load's power factor (``q_mvar × shape``), or, with ``q_profile=True``, the matching
     ``<name>_q`` profile normalised the same way (``q_mvar`` is then the peak |Q|).
 
@@ -249,13 +273,14 @@ def attach_profiles(
 
     ``seed`` drives optional per-element variation from ``numpy.random.default_rng(seed)``,
     drawn in table order (loads, then PV, then wind): a time shift of a whole number of steps
-    uniform in ``±max_shift``, and multiplicative noise ``1 + jitter·N(0, 1)`` per step. With
+    uniform in ``±max_shift`` (a window shifted past either end of 2016 holds the first / last
+    value), and multiplicative noise ``1 + jitter·N(0, 1)`` per step. With
     ``jitter=0`` and ``max_shift=0`` all elements with the same profile share its shape.
     Any time series the case carried is replaced. Needs ``periods`` ≠ 2 (a 2-step index has
     no frequency pandas can infer).
     """
-    if normalize not in ("window", "year"):
-        raise ValueError(f"normalize must be 'window' or 'year', got {normalize!r}")
+    if normalize not in ("window", "year", "feeder"):
+        raise ValueError(f"normalize must be 'window', 'year' or 'feeder', got {normalize!r}")
     if jitter < 0:
         raise ValueError(f"jitter must be ≥ 0, got {jitter}")
     td = _as_step(step)

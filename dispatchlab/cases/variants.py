@@ -28,6 +28,39 @@ def _ders(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
+#: the load profiles of the seed001 / seed002 feeders, given to the loads in turn (load-id
+#: order): a feeder of mixed customers, so the feeder total is an aggregate shape (annual
+#: min / peak ≈ 0.3) and not one household's spikes (min / peak 0.02 with "residential" alone)
+FEEDER_LOAD_MIX = ("residential", "commercial", "industrial", "agricultural")
+
+
+def feeder_profile_spec(case: Case, seed: int) -> dict:
+    """The :func:`~dispatchlab.cases.timeseries.attach_profiles` options of the seed001 /
+    seed002 feeders (stored in ``case.meta["profiles"]``; :func:`~.scenarios.year_pool` reads
+    them): :data:`FEEDER_LOAD_MIX` in turn, each load shifted by up to ±1 h and given 5 %
+    noise (seeded), scaled so that the feeder's **annual** peak is its nominal Σ ``p_mw``."""
+    loads = case.table("loads").index
+    mix = {int(i): FEEDER_LOAD_MIX[k % len(FEEDER_LOAD_MIX)] for k, i in enumerate(loads)}
+    return dict(
+        load_profile=mix,
+        pv_profile="pv_1",
+        wind_profile="wind_1",
+        normalize="feeder",
+        seed=seed,
+        jitter=0.05,
+        max_shift="1h",
+    )
+
+
+def with_feeder_day(case: Case, day: str, step: str, seed: int) -> Case:
+    """``case`` carrying ``day`` of its year pool (:func:`feeder_profile_spec`): the case's
+    own series and every day an environment or ``year_pool`` draws come from one path."""
+    from dispatchlab.cases.scenarios import select_days, year_pool
+
+    case = case.replace(meta=dict(case.meta, profiles=feeder_profile_spec(case, seed)))
+    return select_days(year_pool(case, step=step), [day])
+
+
 def _ieee33() -> Case:
     from dispatchlab.cases.library import load_case
 
@@ -104,18 +137,37 @@ def ieee33_seed001() -> Case:
     which cannot be right for a 3.7 MW feeder. We read the units as kW/kvar: MT 0.2 MW
     (0.25 MVA, ramp 0.1 MW/h, 60 $/MWh), PV and wind 0.1 MW with 0.11 MVA inverters (so they
     can run as STATCOMs without sun or wind), SVC ±0.1 Mvar — 1.0 MW of DER, 27 % of peak
-    load. The paper's 10 kV base is the feeder's 12.66 kV here. Profiles: SimBench
-    residential load, ``pv_1`` and ``wind_1`` on 2016-07-15, 24 hourly steps.
+    load. The paper's 10 kV base is the feeder's 12.66 kV here. Profiles: 2016-07-15 of the
+    case's year pool, 24 hourly steps (:func:`feeder_profile_spec`, seed 1: mixed SimBench
+    loads at annual scale, ``pv_1``, ``wind_1``). :func:`ieee33_seed001_mw` is the ×10
+    reading.
     """
+    return _named(_seed001(1.0), "ieee33-seed001", "seed001 Table 1 (kW reading of the capacities)")
+
+
+def ieee33_seed001_mw() -> Case:
+    """seed001 Table 1 read ×10 (``ieee33-seed001-mw``): MT 2 MW / 2.5 MVA (±1.5 Mvar, ramp
+    1 MW/h), PV and wind 1 MW / 1.1 MVA, SVC ±1 Mvar — 10 MW of DER on the 3.7 MW feeder, so the
+    MTs can carry nearly all demand as in the paper's Fig. 6. The kW reading cannot hold the
+    [0.94, 1.06] band at nominal load; this one can (docs/case-library.md has both DistFlow
+    optima). Same buses, costs and profiles as ``ieee33-seed001``.
+    """
+    return _named(
+        _seed001(10.0), "ieee33-seed001-mw", "seed001 Table 1 (×10 reading of the capacities)"
+    )
+
+
+def _seed001(scale: float) -> Case:
+    """The seed001 case with every DER capacity of the kW reading times ``scale``."""
     rows = [
         dict(
             bus=b,
             kind="microturbine",
-            p_max_mw=0.2,
-            s_max_mva=0.25,
-            q_min_mvar=-0.15,
-            q_max_mvar=0.15,
-            ramp_mw_per_h=0.1,
+            p_max_mw=0.2 * scale,
+            s_max_mva=0.25 * scale,
+            q_min_mvar=-0.15 * scale,
+            q_max_mvar=0.15 * scale,
+            ramp_mw_per_h=0.1 * scale,
             cost_usd_per_mwh=60.0,
             name=f"MT{b}",
         )
@@ -126,30 +178,20 @@ def ieee33_seed001() -> Case:
             dict(
                 bus=b,
                 kind=kind,
-                p_max_mw=0.1,
-                s_max_mva=0.11,
-                q_min_mvar=-0.11,
-                q_max_mvar=0.11,
+                p_max_mw=0.1 * scale,
+                s_max_mva=0.11 * scale,
+                q_min_mvar=-0.11 * scale,
+                q_max_mvar=0.11 * scale,
                 name=f"{kind.upper()}{b}",
             )
             for b in buses
         ]
     rows += [
-        dict(bus=b, kind="svc", q_min_mvar=-0.1, q_max_mvar=0.1, name=f"SVC{b}")
+        dict(bus=b, kind="svc", q_min_mvar=-0.1 * scale, q_max_mvar=0.1 * scale, name=f"SVC{b}")
         for b in (8, 18, 19)
     ]
     case = _with_voltage_band(_ieee33().with_ders(_ders(rows)), 0.94, 1.06)
-    case = attach_profiles(
-        case,
-        start="2016-07-15",
-        periods=24,
-        step="1h",
-        load_profile="residential",
-        pv_profile="pv_1",
-        wind_profile="wind_1",
-        seed=1,
-    )
-    return _named(case, "ieee33-seed001", "seed001 Table 1 (kW reading of the capacities)")
+    return with_feeder_day(case, "2016-07-15", "1h", seed=1)
 
 
 def ieee33_seed002() -> Case:
@@ -158,8 +200,12 @@ def ieee33_seed002() -> Case:
     steps; DG at 17, 25, 32; SVG at 15.
 
     Not given in the paper, chosen here: DG 0.2 MW each (±0.1 Mvar), SVG ±0.3 Mvar; the OLTC
-    sits on the feeder head branch 1–2 at ratio 1.0. Profiles: SimBench residential load and
-    ``pv_1`` for nothing (DGs are dispatchable), 2016-07-15, 96 steps of 15 min.
+    sits on the feeder head branch 1–2 at ratio 1.0. The DGs are **not** agents: the paper's
+    agents are the OLTC, capacitors and SVG, so the DGs are renewable disturbances whose
+    available power follows ``pv_1`` at unity power factor (``voltage-control-discrete``'s
+    ``dg_profile``); their ``cost_usd_per_mwh`` only matters to a dispatch solver. Profiles:
+    2016-07-15 of the case's year pool, 96 steps of 15 min (:func:`feeder_profile_spec`,
+    seed 2).
     """
     base = _ieee33()
     buses = base.buses
@@ -187,9 +233,7 @@ def ieee33_seed002() -> Case:
     ]
     rows.append(dict(bus=15, kind="svg", q_min_mvar=-0.3, q_max_mvar=0.3, name="SVG15"))
     case = base.replace(buses=buses, gens=gens, branches=br).with_ders(_ders(rows))
-    case = attach_profiles(
-        case, start="2016-07-15", periods=96, step="15min", load_profile="residential", seed=2
-    )
+    case = with_feeder_day(case, "2016-07-15", "15min", seed=2)
     return _named(case, "ieee33-seed002", "seed002 §4 (DG and SVG sizes chosen)")
 
 

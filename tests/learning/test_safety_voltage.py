@@ -15,14 +15,16 @@ from dispatchlab.learning.safety.voltage import VoltageSafetyLayer
 
 @pytest.fixture()
 def layer():
-    env = make_env("voltage-control")
+    # the case's first hour (annual-scale mixed loads, 1.37 MW) sits well inside the band; at
+    # 1.8 × the load the feeder end can be pushed out of it
+    env = make_env("voltage-control", profiles={"load_scale": 1.8})
     env.reset(seed=0)
     return make_safety_layer("voltage-control", env)
 
 
 def _low_voltage(layer):
     """P at its lower window and Q at q_min on every agent: in the device box, but the feeder
-    end drops below 0.95 p.u. at the first step of seed 0 (0.0496 p.u. summed)."""
+    end drops below 0.95 p.u. at the first step of seed 0 (0.0486 p.u. summed)."""
     b = {k: v[0] for k, v in layer.core.bounds().items()}
     return layer.action(b["p_lo"], layer.core.q_min.copy())
 
@@ -88,7 +90,7 @@ def _slsqp_projection(layer, p_hat, q_hat, x0):
 
 def test_voltage_violation_is_projected_like_an_independent_slsqp(layer) -> None:
     proposal = _low_voltage(layer)
-    assert layer.verify(proposal)["voltage_band_pu"] == pytest.approx(0.0496, abs=5e-4)
+    assert layer.verify(proposal)["voltage_band_pu"] == pytest.approx(0.0486, abs=5e-4)
     out, outcome = layer.filter(proposal)
     assert outcome == "repair" and total(layer.verify(out)) <= TOL
     p_hat, q_hat = layer.setpoints(proposal)

@@ -14,6 +14,11 @@ For every decision (OLTC tap, capacitor steps, SVG level — absolute positions)
    is feasible;
 3. **fall back** — the oracle's exhaustive optimum over all joint positions (its cheapest;
    with the band penalty in the cost it is feasible whenever any position is).
+
+With ``svg_mode="continuous"`` the SVG proposal is first clipped to its limits (the env
+itself rejects an output outside them) and held there; the repair enumerates the L1 ball over
+the discrete devices only (tap, capacitors) with that SVG output, and the fall back is the
+oracle with the SVG optimised per position.
 """
 
 from __future__ import annotations
@@ -44,19 +49,48 @@ class DiscreteVoltageSafetyLayer(SafetyLayer):
         super().__init__(env, time_limit=time_limit)
         self.core = env.core
         self.radius = radius  #: L1 distance (position steps) the repair searches
-        self._ball = l1_ball(len(self.core.n_options), radius)
+        self.continuous = env.config.svg_mode == "continuous"
+        dims = len(self.core.n_options)
+        self._ball = l1_ball(dims, radius)
+        if self.continuous:  # the SVG column stays put: it is held at the clipped proposal
+            self._ball = l1_ball(dims - self.core.n_svg, radius)
+            self._ball = np.c_[self._ball, np.zeros((len(self._ball), self.core.n_svg), int)]
+
+    def clip(self, actions: dict) -> dict:
+        """``actions`` with a continuous SVG output clipped to its limits (others unchanged)."""
+        if not self.continuous:
+            return actions
+        out = dict(actions)
+        for i, agent in enumerate(self.env._svg_agents):
+            if agent in out:
+                q = np.asarray(out[agent], dtype=float).reshape(-1)
+                out[agent] = np.clip(q, self.core.svg_lo[i], self.core.svg_hi[i])
+        return out
 
     def positions(self, actions: dict) -> np.ndarray:
-        """(agents,) positions of ``actions`` (the env's parser: bad actions raise)."""
-        return self.env._parse(actions, 1)[0]
+        """(agents,) positions of ``actions`` (the env's parser: bad actions raise; a
+        continuous SVG counts as its nearest level)."""
+        return self.parsed(actions)[0]
 
-    def action(self, pos: np.ndarray) -> dict[str, int]:
-        """The env's action dict for positions ``pos``."""
-        return {a: int(p) for a, p in zip(self.env.possible_agents, pos, strict=True)}
+    def parsed(self, actions: dict) -> tuple[np.ndarray, np.ndarray]:
+        """((agents,) positions, (n_svg,) SVG Mvar) of ``actions`` after :meth:`clip`."""
+        pos, svg = self.env._parse(self.clip(actions), 1)
+        return pos[0], svg[0]
+
+    def action(self, pos: np.ndarray, svg: np.ndarray | None = None) -> dict:
+        """The env's action dict for positions ``pos`` (and continuous SVG Mvar ``svg``)."""
+        out = {a: int(p) for a, p in zip(self.env.possible_agents, pos, strict=True)}
+        if self.continuous:
+            svg = self.core.svg_setting(pos[None, :])[0] if svg is None else svg
+            for i, agent in enumerate(self.env._svg_agents):
+                out[agent] = np.array([float(svg[i])])
+        return out
 
     def verify(self, actions: dict) -> dict[str, float]:
-        """The voltage-band excursion (p.u., summed over buses) of ``actions`` now."""
-        out = self.core.evaluate_now(self.positions(actions))
+        """The voltage-band excursion (p.u., summed over buses) of ``actions`` now (a
+        continuous SVG output is clipped to its limits first)."""
+        pos, svg = self.parsed(actions)
+        out = self.core.evaluate_now(pos, svg=svg[None, :])
         return {"voltage_band_pu": float(out["voltage_band_pu"][0])}
 
     def candidates(self, pos: np.ndarray) -> np.ndarray:
@@ -65,10 +99,14 @@ class DiscreteVoltageSafetyLayer(SafetyLayer):
         inside = ((grid >= 0) & (grid < self.core.n_options[None, :])).all(axis=1)
         return grid[inside]
 
-    def nearest_feasible(self, pos: np.ndarray) -> tuple[np.ndarray | None, int]:
-        """(the nearest feasible position, how many were evaluated); ``None`` if none is."""
+    def nearest_feasible(
+        self, pos: np.ndarray, svg: np.ndarray | None = None
+    ) -> tuple[np.ndarray | None, int]:
+        """(the nearest feasible position, how many were evaluated); ``None`` if none is.
+        ``svg``: the held continuous SVG Mvar (None: the SVG levels of the positions)."""
         grid = self.candidates(pos)
-        out = self.core.evaluate_now(grid)  # one batched power flow for the whole ball
+        held = None if svg is None else np.broadcast_to(svg, (len(grid), len(svg)))
+        out = self.core.evaluate_now(grid, svg=held)  # one batched power flow for the ball
         ok = np.flatnonzero(out["voltage_band_pu"] <= TOL)
         if len(ok) == 0:
             return None, len(grid)
@@ -78,8 +116,10 @@ class DiscreteVoltageSafetyLayer(SafetyLayer):
 
     def repair(self, actions: dict, violations: dict[str, float]) -> dict | None:
         """The feasible joint position nearest the proposal (module docstring), or ``None``."""
-        best, _ = self.nearest_feasible(self.positions(actions))
-        return None if best is None else self.action(best)
+        pos, svg = self.parsed(actions)
+        held = svg if self.continuous else None
+        best, _ = self.nearest_feasible(pos, held)
+        return None if best is None else self.action(best, held)
 
     def fallback(self) -> dict:
         """The oracle's exhaustive optimum for the current state."""

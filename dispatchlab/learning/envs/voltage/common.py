@@ -2,11 +2,12 @@
 
 A *scenario* is one episode's profiles: load P/Q per load and available power per DER, one row
 per step. The base profiles come from the Case's time series (resampled linearly when the
-environment's step is finer) or, with ``days``, from the SimBench extract for those days
-(:func:`dispatchlab.cases.timeseries.attach_profiles`, same profile names as the case
-variants). Each ``reset`` draws a day and multiplies every series by seeded noise
-``max(0, 1 + σ·N(0, 1))`` (per element and step), so different seeds give different days and
-noise while one seed always gives the same episode.
+environment's step is finer) or, with ``days``, from the case's year pool
+(:func:`dispatchlab.cases.scenarios.year_pool`: the case's own profile options, so a date
+carries the same loads in the case, the pool and an episode). Each ``reset`` draws a day
+and multiplies every series by seeded noise ``max(0, 1 + σ·N(0, 1))`` (per element and step),
+so different seeds give different days and noise while one seed always gives the same
+episode.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from dispatchlab.cases.case import Case
-from dispatchlab.cases.timeseries import attach_profiles
 from dispatchlab.learning.envs.voltage.pf import MatOp
 
 
@@ -29,11 +29,21 @@ class ProfileConfig:
     """Where episodes' load and renewable profiles come from."""
 
     days: tuple[str, ...] | None = None  #: dates (YYYY-MM-DD, in 2016) to draw from; None = case's
-    load_profile: str = "residential"  #: SimBench load profile for ``days``
-    pv_profile: str = "pv_1"  #: SimBench PV profile for ``days``
-    wind_profile: str = "wind_1"  #: SimBench wind profile for ``days``
+    load_profile: str | None = None  #: SimBench load profile for ``days``; None = the case's
+    pv_profile: str | None = None  #: SimBench PV profile for ``days``; None = the case's
+    wind_profile: str | None = None  #: SimBench wind profile for ``days``; None = the case's
+    load_scale: float = 1.0  #: factor on every load (P and Q) of every day (stress sets)
+    #: per day of ``days``: the feeder peak as a multiple of the nominal load Σ p_mw (the day's
+    #: loads are scaled to it, after ``load_scale``); None = keep the pool's annual scale
+    peak_scale: tuple[float, ...] | None = None
     load_noise: float = 0.05  #: σ of the multiplicative load noise per element and step
     renewable_noise: float = 0.10  #: σ of the multiplicative PV / wind / DG noise
+
+    def __post_init__(self) -> None:
+        for name in ("days", "peak_scale"):  # lists from a dict or the CLI: frozen tuples
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
 
 
 @dataclass
@@ -45,6 +55,7 @@ class Profiles:
     avail_mw: np.ndarray  # available power of the DERs in ``der_ids`` order
     cap_mw: np.ndarray  # (element,) installed power: noise never lifts availability above it
     noisy: np.ndarray  # (element,) bool: availability from a series (PV, wind), so it gets noise
+    labels: tuple[str, ...] = ()  # the date of each candidate day (YYYY-MM-DD)
 
     @property
     def n_steps(self) -> int:
@@ -57,7 +68,7 @@ class Profiles:
         (an index into the candidate days) fixes the base day, the noise still comes from rng."""
         n_days = self.load_p_mw.shape[0]
         drawn = int(rng.integers(n_days))  # drawn even when fixed: the noise stream stays put
-        day = drawn if day is None else check_day(day, n_days)
+        day = drawn if day is None else check_day(day, n_days, self.labels)
         shape = self.load_p_mw.shape[1:]
         f_load = np.maximum(0.0, 1.0 + config.load_noise * rng.standard_normal(shape))
         res_shape = self.avail_mw.shape[1:]
@@ -72,33 +83,61 @@ def build_profiles(
 ) -> Profiles:
     """Profiles on steps of ``dt_h`` hours for the loads and the DERs ``der_ids``.
 
-    DERs without a series keep their installed ``p_max_mw`` as available power. Raises
-    ValueError when the case has no time series and no ``days`` are given.
+    Without ``days`` the case's own series; with ``days`` those days of the case's year pool
+    (:func:`~dispatchlab.cases.scenarios.year_pool` at the case's step: the same profile
+    options, seed and annual scale, so a day carries the loads the case's series or the pool
+    has on that date; ``load_profile`` … override the case's). DERs without a series keep
+    their installed ``p_max_mw`` as available power. Loads are multiplied by ``load_scale``.
+    Raises ValueError when the case has no time series and no ``days`` are given.
     """
     if dt_h <= 0:
         raise ValueError(f"dt_h must be positive, got {dt_h}")
-    cases = [case] if config.days is None else [_day_case(case, d, config) for d in config.days]
+    if config.load_scale <= 0:
+        raise ValueError(f"ProfileConfig.load_scale must be positive, got {config.load_scale}")
+    cases = [case] if config.days is None else _day_cases(case, config)
     parts = [_arrays(c, list(der_ids), dt_h) for c in cases]
     cap = case.table("ders").loc[list(der_ids), "p_max_mw"].to_numpy(float)
     ts = cases[0].timeseries
     cols = ts["der_p_max_mw"].columns if "der_p_max_mw" in ts else []
     noisy = np.isin(np.asarray(der_ids), np.asarray(cols, dtype=np.int64))
-    arrays = (np.stack([p[i] for p in parts]) for i in range(3))
-    return Profiles(*arrays, cap_mw=cap, noisy=noisy)
+    load_p, load_q, avail = (np.stack([p[i] for p in parts]) for i in range(3))
+    scale = _day_scales(case, load_p, config)[:, None, None]
+    labels = tuple(str(c.timeseries.index[0].date()) for c in cases)
+    return Profiles(load_p * scale, load_q * scale, avail, cap, noisy, labels)
 
 
-def _day_case(case: Case, day: str, config: ProfileConfig) -> Case:
+def _day_scales(case: Case, load_p: np.ndarray, config: ProfileConfig) -> np.ndarray:
+    """(day,) load factors: ``load_scale``, or each day's ``peak_scale`` × nominal / peak."""
+    n_days = load_p.shape[0]
+    if config.peak_scale is None:
+        return np.full(n_days, float(config.load_scale))
+    if config.days is None or len(config.peak_scale) != n_days:
+        raise ValueError(
+            f"ProfileConfig.peak_scale needs one value per day of ProfileConfig.days "
+            f"({n_days if config.days else 'no days given'}), got {len(config.peak_scale)}"
+        )
+    loads = case.table("loads")
+    nominal = loads.loc[loads["in_service"], "p_mw"].sum()
+    peaks = load_p.sum(axis=2).max(axis=1)
+    return np.asarray(config.peak_scale, float) * nominal / peaks * config.load_scale
+
+
+def _day_cases(case: Case, config: ProfileConfig) -> list[Case]:
+    """The case once per ``config.days``, each day sliced from the case's year pool."""
+    from dispatchlab.cases.scenarios import select_days, year_pool
+
     ts = case.timeseries
-    hours = 24.0 if ts is None else len(ts) * ts.step / pd.Timedelta(hours=1)
-    return attach_profiles(
-        case,
-        start=day,
-        periods=round(hours * 4),
-        step="15min",
-        load_profile=config.load_profile,
-        pv_profile=config.pv_profile,
-        wind_profile=config.wind_profile,
-    )
+    step = ts.step if ts is not None and len(ts) > 1 else pd.Timedelta("15min")
+    names = ("load_profile", "pv_profile", "wind_profile")
+    overrides = {n: getattr(config, n) for n in names if getattr(config, n) is not None}
+    pool = year_pool(case, step=step, **overrides)
+    out = []
+    for day in config.days:
+        try:
+            out.append(select_days(pool, [day]))
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"ProfileConfig.days: {day!r} is not a day of 2016 ({err})") from None
+    return out
 
 
 def _arrays(case: Case, der_ids: list[int], dt_h: float) -> tuple[np.ndarray, ...]:
@@ -158,11 +197,25 @@ def incidence(positions: np.ndarray, n: int, scale: float = 1.0) -> MatOp:
     return MatOp(sp.csr_matrix((np.full(k, scale), (np.arange(k), positions)), shape=(k, n)))
 
 
-def check_day(day, n_days: int) -> int:
-    """``day`` as an index into the ``n_days`` candidate days, or a clear error."""
-    if isinstance(day, bool) or not float(day).is_integer() or not 0 <= int(day) < n_days:
+def check_day(day, n_days: int, labels: Sequence[str] = ()) -> int:
+    """``day`` (an index into the ``n_days`` candidate days, or one of their dates
+    ``labels``) as an index, or a clear error."""
+    if isinstance(day, str | pd.Timestamp) and labels:
+        date = str(pd.Timestamp(day).date())
+        if date not in labels:
+            raise ValueError(
+                f"reset(options={{'day': {day!r}}}): not one of the env's profile days "
+                f"{list(labels)}"
+            )
+        return list(labels).index(date)
+    if (
+        isinstance(day, bool | str | pd.Timestamp)
+        or not float(day).is_integer()
+        or not 0 <= int(day) < n_days
+    ):
         raise ValueError(
             f"reset(options={{'day': {day!r}}}): the day must be an integer in 0…{n_days - 1} "
+            f"or one of the dates {list(labels)} "
             f"(the env's profile days: ProfileConfig.days, or the case's one series)"
         )
     return int(day)

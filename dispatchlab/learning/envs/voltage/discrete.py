@@ -2,17 +2,18 @@
 
 Agents ``oltc``, ``cb10``, ``cb12``, ``cb29``, ``svg15``; each picks an absolute position
 (``Discrete``): tap 0…10 (ratio 0.975…1.025), capacitor steps 0…4 (× 0.03 Mvar), SVG level
-0…12 (−0.3…0.3 Mvar). Observations are seed002's 7-state perception of every bus voltage and
+0…12 (−0.3…0.3 Mvar) — or, with ``svg_mode="continuous"``, any Mvar in [−0.3, 0.3] (a ``Box``
+of shape (1,)). Observations are seed002's 7-state perception of every bus voltage and
 the head power factor plus the agent's own position and the step (``observation="perception"``)
-or the raw values (``"continuous"``). ``oracle()`` evaluates *every* joint position (11·5³·13 =
-17 875) in one batched power flow and returns the cheapest: the exact optimum of the discrete
-problem. Engine and cost: :mod:`.discrete_core`; docs: docs/env-voltage-control.md.
+or the raw values (``"continuous"``). ``oracle()`` is the exact per-step optimum
+(:mod:`.discrete_oracle`: all 17 875 joint positions in one batched power flow, or the 1 375 tap
+× capacitor positions with the SVG optimised per position). Engine and cost:
+:mod:`.discrete_core`; docs: docs/env-voltage-control.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -82,6 +83,12 @@ class _Base:
             a: spaces.Discrete(int(k))
             for a, k in zip(self.possible_agents, c.n_options, strict=True)
         }
+        self._continuous = self.config.svg_mode == "continuous"
+        self._svg_agents = self.possible_agents[len(c.options) - c.n_svg :]
+        if self._continuous:
+            for i, a in enumerate(self._svg_agents):
+                lo, hi = c.svg_lo[i : i + 1], c.svg_hi[i : i + 1]
+                self._act_spaces[a] = spaces.Box(lo, hi, dtype=np.float64)
         if self.config.observation == "perception":
             self._obs_spaces = {
                 a: spaces.MultiDiscrete(np.r_[np.full(n + 1, 7), k, c.horizon + 1].astype(np.int64))
@@ -96,18 +103,22 @@ class _Base:
     def observation_space(self, agent: str):
         return self._obs_spaces[agent]
 
-    def action_space(self, agent: str) -> spaces.Discrete:
+    def action_space(self, agent: str) -> spaces.Discrete | spaces.Box:
         return self._act_spaces[agent]
 
     def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
         self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
         return self._rngs
 
-    def _parse(self, actions: dict, n_scen: int) -> np.ndarray:
-        """(S, agents) positions; an index that is not an integer in range is an error."""
+    def _parse(self, actions: dict, n_scen: int) -> tuple[np.ndarray, np.ndarray]:
+        """((S, agents) positions, (S, n_svg) SVG Mvar); an index that is not an integer in
+        range, or a continuous SVG output outside its limits, is an error naming the agent."""
         check_agents(actions, self.possible_agents)
         pos = np.empty((n_scen, len(self.possible_agents)), np.int64)
+        svg = self._parse_svg(actions, n_scen) if self._continuous else None
         for k, agent in enumerate(self.possible_agents):
+            if svg is not None and agent in self._svg_agents:
+                continue
             arr = np.asarray(actions[agent])
             want = () if n_scen == 1 and arr.ndim == 0 else (n_scen,)
             if arr.shape != want or not (
@@ -124,7 +135,34 @@ class _Base:
                     f"action for '{agent}' must lie in 0…{high - 1}, got {actions[agent]!r}"
                 )
             pos[:, k] = arr
-        return pos
+        if svg is None:
+            return pos, self.core.svg_setting(pos)
+        pos[:, len(self.core.options) - self.core.n_svg :] = self.core.svg_level(svg)
+        return pos, svg
+
+    def _parse_svg(self, actions: dict, n_scen: int) -> np.ndarray:
+        """(S, n_svg) Mvar of the continuous SVG agents: finite and within [q_min, q_max]."""
+        c, out = self.core, np.empty((n_scen, self.core.n_svg))
+        for i, agent in enumerate(self._svg_agents):
+            try:
+                arr = np.asarray(actions[agent], dtype=float)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"action for '{agent}' is not numeric: {actions[agent]!r}"
+                ) from None
+            if arr.size != n_scen or arr.ndim > 2 or not np.isfinite(arr).all():
+                raise ValueError(
+                    f"action for '{agent}' must be {n_scen} finite Mvar value(s) (shape "
+                    f"{(1,) if n_scen == 1 else (n_scen, 1)}), got {actions[agent]!r}"
+                )
+            arr = arr.reshape(n_scen)
+            lo, hi = c.svg_lo[i], c.svg_hi[i]
+            if np.any((arr < lo - 1e-9) | (arr > hi + 1e-9)):
+                raise ValueError(
+                    f"action for '{agent}' must lie in [{lo}, {hi}] Mvar, got {actions[agent]!r}"
+                )
+            out[:, i] = np.clip(arr, lo, hi)
+        return out
 
     def _observe_rows(self) -> list[np.ndarray]:
         """Per agent (S, obs) arrays."""
@@ -157,33 +195,36 @@ class _Base:
         ]
 
     def _oracle_for(self, scen: int) -> Oracle:
-        """Exhaustive search over every joint position, one batched power flow (exact)."""
+        """The exact per-step optimum (:mod:`.discrete_oracle`); the state is unchanged."""
+        from dispatchlab.learning.envs.voltage.discrete_oracle import optimum
+
         c = self.core
         if not self.agents or c.done:  # before the first reset the core has no step yet
             raise RuntimeError("call reset() first (the episode is over or never started)")
-        grid = np.array(list(itertools.product(*(range(int(k)) for k in c.n_options))), np.int64)
-        out = c.evaluate_now(grid, scen)
-        best = int(np.argmin(out["cost"]))  # first of equals: lowest positions in product order
-        pos = grid[best]
+        pos, svg, best, evaluated = optimum(c, scen)
         action = {a: int(pos[k]) for k, a in enumerate(self.possible_agents)}
-        settings = pd.DataFrame(
-            {"position": pos, "setting": [o[p] for o, p in zip(c.options, pos, strict=True)]},
+        settings = [o[p] for o, p in zip(c.options, pos, strict=True)]
+        if self._continuous:
+            for i, a in enumerate(self._svg_agents):
+                action[a] = np.array([svg[i]])
+        settings[len(settings) - c.n_svg :] = list(svg)
+        frame = pd.DataFrame(
+            {"position": pos, "setting": settings},
             index=pd.Index(self.possible_agents, name="agent"),
         )
-        bus = pd.DataFrame(
-            {"vm_pu": out["vm"][best]}, index=pd.Index(c.flow.bus_ids, name="bus_id")
-        )
-        info = {"evaluated": len(grid), "violation_free": int((out["voltage_band_pu"] == 0).sum())}
+        bus = pd.DataFrame({"vm_pu": best["vm"]}, index=pd.Index(c.flow.bus_ids, name="bus_id"))
+        info = {"evaluated": evaluated, "svg_mode": self.config.svg_mode}
+        cost = float(best["cost"])
         result = Result(
             Status.OPTIMAL,
-            float(out["cost"][best]),
-            "voltage-discrete-enumeration",
+            cost,
+            f"voltage-discrete-enumeration ({self.config.svg_mode} SVG)",
             self.case.name,
-            der=settings,
+            der=frame,
             bus=bus,
             info=info,
         )
-        return Oracle(action, float(out["cost"][best]), COST_UNIT, result, info)
+        return Oracle(action, cost, COST_UNIT, result, info)
 
 
 class DiscreteVoltageControlEnv(SingleScenario, _Base, ParallelEnv):
@@ -197,7 +238,7 @@ class DiscreteVoltageControlEnv(SingleScenario, _Base, ParallelEnv):
     def step(self, actions: dict):
         if not self.agents:
             raise RuntimeError("the episode is over: call reset() before step()")
-        out = self.core.step(self._parse(actions, 1))
+        out = self.core.step(*self._parse(actions, 1))
         info = {
             "metrics": {k: float(out[k][0]) for k in METRICS},
             "violations": {k: float(out[k][0]) for k in VIOLATIONS},
@@ -236,7 +277,7 @@ class VectorDiscreteVoltageControlEnv(VectorScenarios, _Base):
     def step(self, actions: dict):
         if not self.agents:
             raise RuntimeError("the episode is over: call reset() before step()")
-        out = self.core.step(self._parse(actions, self.num_envs))
+        out = self.core.step(*self._parse(actions, self.num_envs))
         agents, done = self.agents, np.full(self.num_envs, self.core.done)
         if self.core.done:
             self.agents = []

@@ -39,11 +39,15 @@ class DiscreteVoltageConfig:
     v_max_pu: float = 1.05  #: upper limit of the qualification band
     pf_min: float = 0.9  #: head power-factor limit of the perception indicator
     svg_levels: int = 13  #: SVG set-points, evenly spaced over [q_min, q_max] (0.05 Mvar)
+    #: "discrete" (the SVG picks one of ``svg_levels``) or "continuous" (a Box: any Mvar in
+    #: [q_min, q_max]; the oracle then optimises it per tap × capacitor position)
+    svg_mode: str = "discrete"
     w_loss: float = 100.0  #: cost per p.u. of network loss
     w_dev: float = 100.0  #: cost per p.u. of mean |V − 1|
     w_viol: float = 1000.0  #: cost per p.u. of summed excursion outside the band
     observation: str = "perception"  #: "perception" (seed002's 7 states) or "continuous"
     dg_profile: str = "pv_1"  #: SimBench profile the DG availability follows ("" = constant)
+    dg_p_max_mw: float | None = None  #: installed power of every DG; None = the case's
     profiles: ProfileConfig = field(default_factory=ProfileConfig)  #: days and noise
     seed: int = 0  #: seed of the first reset when ``reset`` gets none
     tol_pu: float = 1e-9  #: power-flow mismatch tolerance (p.u.)
@@ -60,6 +64,17 @@ def perception_state(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.where(u <= 0, 0, np.where(u >= 1, 6, inner))
 
 
+def _with_dg_size(case: Case, p_max_mw: float | None) -> Case:
+    """``case`` with every DG's installed power set to ``p_max_mw`` (None: unchanged)."""
+    if p_max_mw is None:
+        return case
+    if p_max_mw < 0:
+        raise ValueError(f"dg_p_max_mw must be ≥ 0, got {p_max_mw}")
+    ders = case.table("ders").copy()
+    ders["p_max_mw"] = np.where(ders["kind"] == "dg", float(p_max_mw), ders["p_max_mw"])
+    return case.replace(ders=ders)
+
+
 class DiscreteVoltageCore:
     """Devices, scenarios and the per-scenario state of S episodes."""
 
@@ -70,6 +85,11 @@ class DiscreteVoltageCore:
             )
         if config.svg_levels < 2:
             raise ValueError(f"svg_levels must be ≥ 2, got {config.svg_levels}")
+        if config.svg_mode not in ("discrete", "continuous"):
+            raise ValueError(
+                f"svg_mode must be 'discrete' or 'continuous', got {config.svg_mode!r}"
+            )
+        case = _with_dg_size(case, config.dg_p_max_mw)
         self.case, self.config, self.n_scen = case, config, n_scen
         self.flow = RadialFlow(case, tol_pu=config.tol_pu)
         n, base = self.flow.n_bus, case.base_mva
@@ -106,6 +126,9 @@ class DiscreteVoltageCore:
         ]
         self.options = [self.taps, *self.cap_q, *self.svg_q]  # the setting of each position
         self.n_options = np.array([len(o) for o in self.options])
+        self.n_svg = len(self.svg_q)
+        self.svg_lo = svgs["q_min_mvar"].to_numpy(float)
+        self.svg_hi = svgs["q_max_mvar"].to_numpy(float)
         self.init_pos = np.array(
             [np.abs(self.taps - self.tap0).argmin()]
             + [
@@ -155,6 +178,7 @@ class DiscreteVoltageCore:
         self.load_p, self.load_q, self.dg_p = (np.stack(x) for x in zip(*draws, strict=True))
         self.t = 0
         self.pos = np.tile(self.init_pos, (self.n_scen, 1))
+        self.svg_mvar = self.svg_setting(self.pos)
         self.last = self.evaluate(self.pos, self._loads(0))
 
     @property
@@ -168,14 +192,28 @@ class DiscreteVoltageCore:
         )
         return (s,)
 
-    def evaluate(self, pos: np.ndarray, loads: tuple) -> dict[str, np.ndarray]:
+    def svg_setting(self, pos: np.ndarray) -> np.ndarray:
+        """(rows, n_svg) SVG Mvar of the SVG level positions in ``pos`` (the last columns)."""
+        first = len(self.options) - self.n_svg
+        cols = [o[pos[:, first + i]] for i, o in enumerate(self.svg_q)]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(pos), 0))
+
+    def svg_level(self, svg: np.ndarray) -> np.ndarray:
+        """(rows, n_svg) the nearest SVG level of each Mvar value (for observations)."""
+        levels = [np.abs(o[None, :] - svg[:, [i]]).argmin(axis=1) for i, o in enumerate(self.svg_q)]
+        return np.stack(levels, axis=1) if levels else np.zeros((len(svg), 0), np.int64)
+
+    def evaluate(
+        self, pos: np.ndarray, loads: tuple, svg: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Power flow, cost, metrics and violations of positions ``pos`` (rows = scenarios;
-        ``loads[0]`` has one row per scenario or one row for all)."""
+        ``loads[0]`` has one row per scenario or one row for all); ``svg`` (rows, n_svg) Mvar
+        replaces the SVG levels of ``pos`` (continuous SVG)."""
         c = self.config
         n_cap = len(self.cap_q)
         tap = self.taps[pos[:, 0]]
         cap = np.stack([self.cap_q[i][pos[:, 1 + i]] for i in range(n_cap)], axis=1)
-        svg = np.stack([o[pos[:, 1 + n_cap + i]] for i, o in enumerate(self.svg_q)], axis=1)
+        svg = self.svg_setting(pos) if svg is None else svg
         s_bus = loads[0] + self.m_svg.right(1j * svg)
         if s_bus.shape[0] != len(pos):
             s_bus = np.broadcast_to(s_bus, (len(pos), s_bus.shape[1]))
@@ -198,19 +236,27 @@ class DiscreteVoltageCore:
             "voltage_band_pu": viol,
         }
 
-    def evaluate_now(self, pos: np.ndarray, scen: int = 0) -> dict[str, np.ndarray]:
-        """:meth:`evaluate` of candidate positions ``pos`` (rows = candidates) in scenario
-        ``scen`` at the current step: one batched power flow, the state unchanged (the oracle
-        and the safety layer use it)."""
-        return self.evaluate(np.atleast_2d(pos), (self._loads(self.t)[0][scen : scen + 1],))
+    def evaluate_now(
+        self, pos: np.ndarray, scen: int = 0, svg: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """:meth:`evaluate` of candidate positions ``pos`` (rows = candidates; ``svg`` their
+        SVG Mvar, None = the levels of ``pos``) in scenario ``scen`` at the current step: one
+        batched power flow, the state unchanged (the oracle and the safety layer use it)."""
+        pos = np.atleast_2d(pos)
+        svg = None if svg is None else np.broadcast_to(svg, (len(pos), self.n_svg))
+        return self.evaluate(pos, (self._loads(self.t)[0][scen : scen + 1],), svg)
 
-    def step(self, pos: np.ndarray) -> dict[str, np.ndarray]:
+    def step(self, pos: np.ndarray, svg: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Apply positions ``pos`` (and, for a continuous SVG, its Mvar ``svg``)."""
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
-        out = self.evaluate(pos, self._loads(self.t))
-        out["device_operations"] = (pos != self.pos).sum(axis=1).astype(float)
+        svg = self.svg_setting(pos) if svg is None else svg
+        out = self.evaluate(pos, self._loads(self.t), svg)
+        k = len(self.options) - self.n_svg
+        moved = (pos[:, :k] != self.pos[:, :k]).sum(axis=1)
+        out["device_operations"] = (moved + (np.abs(svg - self.svg_mvar) > 1e-9).sum(axis=1)) * 1.0
         self.t += 1
-        self.pos, self.last = pos, out
+        self.pos, self.svg_mvar, self.last = pos, svg, out
         return out
 
     def features(self) -> np.ndarray:
@@ -218,7 +264,9 @@ class DiscreteVoltageCore:
         head P, head Q (MW, Mvar), bus P load, bus Q load (MW, Mvar), DG P (MW)]."""
         t = min(self.t, self.horizon - 1)
         base = self.case.base_mva
-        settings = np.stack([o[self.pos[:, k]] for k, o in enumerate(self.options)], axis=1)
+        k = len(self.options) - self.n_svg
+        discrete = [o[self.pos[:, i]] for i, o in enumerate(self.options[:k])]
+        settings = np.concatenate([np.stack(discrete, axis=1), self.svg_mvar], axis=1)
         load = -self.m_load.right(self.load_p[:, t] + 1j * self.load_q[:, t]) * base
         head = self.last["head"] * base
         return np.concatenate(

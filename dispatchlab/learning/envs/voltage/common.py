@@ -21,29 +21,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from dispatchlab.cases.case import Case
+from dispatchlab.learning.envs.voltage.config import ProfileConfig
 from dispatchlab.learning.envs.voltage.pf import MatOp
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    """Where episodes' load and renewable profiles come from."""
-
-    days: tuple[str, ...] | None = None  #: dates (YYYY-MM-DD, in 2016) to draw from; None = case's
-    load_profile: str | None = None  #: SimBench load profile for ``days``; None = the case's
-    pv_profile: str | None = None  #: SimBench PV profile for ``days``; None = the case's
-    wind_profile: str | None = None  #: SimBench wind profile for ``days``; None = the case's
-    load_scale: float = 1.0  #: factor on every load (P and Q) of every day (stress sets)
-    #: per day of ``days``: the feeder peak as a multiple of the nominal load Σ p_mw (the day's
-    #: loads are scaled to it, after ``load_scale``); None = keep the pool's annual scale
-    peak_scale: tuple[float, ...] | None = None
-    load_noise: float = 0.05  #: σ of the multiplicative load noise per element and step
-    renewable_noise: float = 0.10  #: σ of the multiplicative PV / wind / DG noise
-
-    def __post_init__(self) -> None:
-        for name in ("days", "peak_scale"):  # lists from a dict or the CLI: frozen tuples
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
 
 
 @dataclass

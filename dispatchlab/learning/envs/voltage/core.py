@@ -14,37 +14,24 @@ the ramp window ``P_prev ± ramp·Δt`` (inside the bounds), Q to ``[q_min, q_ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from dispatchlab.cases.case import Case
 from dispatchlab.learning.envs.voltage.common import (
-    ProfileConfig,
     build_profiles,
     hop_regions,
     incidence,
 )
-from dispatchlab.learning.envs.voltage.costs import CostWeights, step_costs, voltage_metrics
+from dispatchlab.learning.envs.voltage.config import VoltageControlConfig
+from dispatchlab.learning.envs.voltage.costs import step_costs, voltage_metrics
 from dispatchlab.learning.envs.voltage.pf import MatOp, RadialFlow
 
 #: DER kinds that become agents, and whether their action has a P component
 AGENT_KINDS = {"microturbine": True, "pv": True, "wind": True, "svc": False}
 VIOLATIONS = ("voltage_band_pu", "p_bounds_mw", "ramp_mw", "q_bounds_mvar", "s_limit_mva")
-
-
-@dataclass(frozen=True)
-class VoltageControlConfig:
-    """Options of ``voltage-control`` (every field may be passed to ``make_env``)."""
-
-    case: str = "ieee33-seed001"  #: case name (ignored when a Case object is given)
-    dt_h: float = 1.0  #: step length in hours; finer than the case's series interpolates it
-    region_hops: int = 2  #: an agent observes the buses within this many branches of its own
-    weights: CostWeights = field(default_factory=CostWeights)  #: seed001 Table 2 coefficients
-    profiles: ProfileConfig = field(default_factory=ProfileConfig)  #: days and noise
-    seed: int = 0  #: seed of the first reset when ``reset`` gets none
-    tol_pu: float = 1e-9  #: power-flow mismatch tolerance (p.u.)
 
 
 @dataclass

@@ -19,38 +19,13 @@ w_viol·Σ_n ΔU_n``; every agent gets ``−cost`` (a shared, cooperative reward
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from dispatchlab.cases.case import Case
 from dispatchlab.cases.timeseries import profile
-from dispatchlab.learning.envs.voltage.common import ProfileConfig, build_profiles, incidence
+from dispatchlab.learning.envs.voltage.common import build_profiles, incidence
+from dispatchlab.learning.envs.voltage.config import DiscreteVoltageConfig
 from dispatchlab.learning.envs.voltage.pf import RadialFlow
-
-
-@dataclass(frozen=True)
-class DiscreteVoltageConfig:
-    """Options of ``voltage-control-discrete`` (every field may be passed to ``make_env``)."""
-
-    case: str = "ieee33-seed002"  #: case name (ignored when a Case object is given)
-    dt_h: float = 0.25  #: step length in hours (the case's series is 15 min)
-    v_min_pu: float = 0.95  #: lower limit of the qualification band (the paper gives none)
-    v_max_pu: float = 1.05  #: upper limit of the qualification band
-    pf_min: float = 0.9  #: head power-factor limit of the perception indicator
-    svg_levels: int = 13  #: SVG set-points, evenly spaced over [q_min, q_max] (0.05 Mvar)
-    #: "discrete" (the SVG picks one of ``svg_levels``) or "continuous" (a Box: any Mvar in
-    #: [q_min, q_max]; the oracle then optimises it per tap × capacitor position)
-    svg_mode: str = "discrete"
-    w_loss: float = 100.0  #: cost per p.u. of network loss
-    w_dev: float = 100.0  #: cost per p.u. of mean |V − 1|
-    w_viol: float = 1000.0  #: cost per p.u. of summed excursion outside the band
-    observation: str = "perception"  #: "perception" (seed002's 7 states) or "continuous"
-    dg_profile: str = "pv_1"  #: SimBench profile the DG availability follows ("" = constant)
-    dg_p_max_mw: float | None = None  #: installed power of every DG; None = the case's
-    profiles: ProfileConfig = field(default_factory=ProfileConfig)  #: days and noise
-    seed: int = 0  #: seed of the first reset when ``reset`` gets none
-    tol_pu: float = 1e-9  #: power-flow mismatch tolerance (p.u.)
 
 
 def perception_state(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -150,3 +150,23 @@ def _curtailable_sgens(net: pp.pandapowerNet) -> None:
 def matpower_case(name: str) -> pp.pandapowerNet:
     """pandapower's MATPOWER case networks (they carry MATPOWER's costs and limits)."""
     return getattr(pn, name)()
+
+
+def pwl_reactive_costs() -> pp.pandapowerNet:
+    """The "opf_basic" tutorial with its pwl P costs, a controllable sgen and a controllable
+    load at bus 4, and pwl reactive-power costs (``power_type="q"``): V-shaped on both gens
+    (paid for |Q|), on the sgen (cheaper to absorb than to inject) and on the load."""
+    net = opf_basic(pwl=True)
+    net.gen["min_q_mvar"], net.gen["max_q_mvar"] = -50.0, 50.0
+    b4 = net.bus.index[3]
+    pp.create_sgen(net, b4, p_mw=10.0, controllable=True, min_p_mw=0, max_p_mw=20,
+                   min_q_mvar=-15, max_q_mvar=15)  # fmt: skip
+    pp.create_load(net, b4, p_mw=5.0, q_mvar=2.0, controllable=True, min_p_mw=5, max_p_mw=5,
+                   min_q_mvar=-3, max_q_mvar=6)  # fmt: skip
+    pp.create_pwl_cost(net, 0, "sgen", [[0, 20, 8]])
+    pp.create_pwl_cost(net, 0, "gen", [[-50, 0, -2], [0, 50, 3]], power_type="q")
+    pp.create_pwl_cost(net, 1, "gen", [[-50, -10, -4], [-10, 0, -1], [0, 50, 1.5]],
+                       power_type="q")  # fmt: skip
+    pp.create_pwl_cost(net, 0, "sgen", [[-15, 0, -0.5], [0, 15, 2.5]], power_type="q")
+    pp.create_pwl_cost(net, 3, "load", [[-6, 0, 1], [0, 3, -2]], power_type="q")
+    return net

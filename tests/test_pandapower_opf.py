@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import dispatchlab as dl
+from dispatchlab.cases.matpower import read_matpower, write_matpower
 from dispatchlab.cases.pandapower_io import TAG_KEY, from_pandapower, to_pandapower
 from dispatchlab.solvers.status import Status
 from tests import pandapower_opf_nets as nets
@@ -232,9 +233,73 @@ def test_pwl_costs_of_controllable_sgens_and_loads() -> None:
     assert r.gen.loc[2, "p_mw"] == pytest.approx(-1.0, abs=1e-5)
 
 
-def test_pwl_costs_of_reactive_power_are_refused_by_name() -> None:
-    net = _two_bus()
-    pp.create_sgen(net, 1, p_mw=1.0, controllable=True, min_p_mw=0, max_p_mw=1)
-    pp.create_pwl_cost(net, 0, "sgen", [[0, 1, 3.0]], power_type="q")
-    with pytest.raises(ValueError, match=r"pwl_cost row 0 \(sgen 0\).*reactive"):
-        from_pandapower(net)
+@pytest.fixture
+def makeay_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pandapower 3.5's PYPOWER port gives ``makeAy`` the 0-based first Qg column (``q1 = ng``)
+    where it expects MATLAB's 1-based one: every reactive pwl cost but the first generator's
+    lands on the Q of the generator before it. This passes the 1-based column, so runopp
+    minimises the stated cost."""
+    import pandapower.pypower.opf_setup as opf_setup
+    from pandapower.pypower.makeAy import makeAy
+
+    def fixed(base_mva, ng, gencost, pgbas, qgbas, ybas):
+        return makeAy(base_mva, ng, gencost, pgbas, qgbas + 1, ybas)
+
+    monkeypatch.setattr(opf_setup, "makeAy", fixed)
+
+
+def test_pwl_costs_of_reactive_power(makeay_fixed: None) -> None:
+    """pwl Q costs (``power_type="q"``) on gens, a controllable sgen and a controllable load:
+    ``gen_cost_pwl`` rows with power 'q' (the load's in its injection, costs × −1), an epigraph
+    per gen in the AC-OPF; the objective is runopp's (with its Q-cost column fixed)."""
+    net = nets.pwl_reactive_costs()
+    case = from_pandapower(net)
+    assert len(case.ders) == 0  # the sgen (P and Q pwl) and the load (Q pwl) became gens 3, 4
+    assert case.gens["cost_model"].tolist() == ["pwl"] * 4 + ["poly"]
+    q = case.gen_cost_pwl[case.gen_cost_pwl["power"] == "q"]
+    assert sorted(set(q["gen_id"])) == [1, 2, 3, 4]
+    assert q[q["gen_id"] == 4]["p_mw"].tolist() == [-6, 0, 3]  # load Q ∈ [−3, 6] consumed
+    assert q[q["gen_id"] == 4]["cost_usd_per_h"].tolist() == [6, 0, 6]
+    assert q[q["gen_id"] == 2]["cost_usd_per_h"].tolist() == [200, 40, 30, 105]  # from −50·−4
+    r = assert_contract(net)
+    assert r.objective == pytest.approx(1539.8742, rel=1e-5)  # runopp (fixed): 1539.87416
+    # absorbing is cheap on the sgen (0.5 per MVAr) and dear on the gens: it holds the band
+    assert r.gen.loc[3, "q_mvar"] == pytest.approx(-11.1435, abs=1e-3)
+    assert r.gen.loc[2, "q_mvar"] == pytest.approx(0.0, abs=1e-5)  # the kink of its V
+    assert r.gen.loc[4, "q_mvar"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_runopp_misplaces_reactive_pwl_costs() -> None:
+    """A tripwire on the pandapower bug that ``makeay_fixed`` works around: unpatched, runopp
+    charges gen 0's V-shaped Q cost on the ext_grid's Q (≈ 0) and reports 15.9 less. When this
+    fails, pandapower has fixed it and the fixture can go."""
+    assert runopp_cost(nets.pwl_reactive_costs()) == pytest.approx(1523.9533, rel=1e-5)
+
+
+def test_reactive_pwl_costs_round_trip_and_are_checked(tmp_path) -> None:
+    case = from_pandapower(nets.pwl_reactive_costs())
+    back = from_pandapower(to_pandapower(case))
+    cols = ["gen_id", "point", "p_mw", "cost_usd_per_h", "power"]
+    want = case.gen_cost_pwl.sort_values(["power", "gen_id", "point"])[cols]
+    got = back.gen_cost_pwl.sort_values(["power", "gen_id", "point"])[cols]
+    np.testing.assert_allclose(got[cols[:4]].to_numpy(float), want[cols[:4]].to_numpy(float))
+    assert got["power"].tolist() == want["power"].tolist()
+    c5 = dl.load_case("pglib/case5_pjm")
+    q_pwl = pd.DataFrame({"gen_id": 1, "point": [0, 1], "p_mw": [-10.0, 10.0],
+                          "cost_usd_per_h": [5.0, 7.0], "power": "q"})  # fmt: skip
+    c5 = dl.Case("c5", c5.buses, c5.branches, c5.gens, c5.loads, gen_cost_pwl=q_pwl)
+    with pytest.raises(ValueError, match=r"reactive-power pwl costs .* gen\(s\) \[1\]"):
+        write_matpower(c5, tmp_path / "q.m")
+    written = write_matpower(c5, tmp_path / "q.m", strict=False)  # P costs only
+    again = read_matpower(written)
+    assert len(again.gen_cost_pwl) == 0 and "q_gencost" not in again.meta
+    gens = case.gens
+    gens.loc[2, "cost_q_c1_usd_per_mvarh"] = 1.0
+    with pytest.raises(ValueError, match=r"gen\(s\) \[2\] have both a pwl"):
+        dl.Case(case.name, case.buses, case.branches, gens, case.loads,
+                gen_cost_pwl=case.gen_cost_pwl, base_mva=case.base_mva)  # fmt: skip
+    pwl = case.gen_cost_pwl
+    pwl.loc[pwl["power"] == "q", "power"] = "Q"
+    with pytest.raises(ValueError, match=r"gen_cost_pwl.power: unknown value\(s\) \['Q'\]"):
+        dl.Case(case.name, case.buses, case.branches, case.gens, case.loads,
+                gen_cost_pwl=pwl, base_mva=case.base_mva)  # fmt: skip

@@ -14,8 +14,9 @@ objective (``pandapower.opf.make_objective``), so that the AC-OPF of the Case mi
   [P_min, P_max]: ``cp0`` is dropped and reactive poly costs no longer count.
 * A pwl cost starts at the cost ``lower · slope`` of its first breakpoint (``costs_from_areas``);
   its breakpoints are in the element's PYPOWER output (a load's or storage's injection, its
-  costs × −1). A controllable sgen, storage or load with a P pwl cost becomes a Case gen (Case
-  pwl costs are gens'); reactive pwl costs are refused.
+  costs × −1). A reactive-power pwl cost (``power_type="q"``) becomes ``gen_cost_pwl`` rows with
+  ``power == "q"`` the same way (breakpoints in the PYPOWER generator's Q). A controllable sgen,
+  storage or load with a pwl cost (P or Q) becomes a Case gen (Case pwl costs are gens').
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ def _opf_costs(
     rows = _pwl_rows(net, pwl, gkey, dkey, gens)
     for frame in (gens, ders):
         frame.drop(columns=[c for c in ("_et", "_el", "_fixed") if c in frame], inplace=True)
-    return gens, ders, pd.DataFrame(rows, columns=["gen_id", "point", "p_mw", "cost_usd_per_h"])
+    columns = ["gen_id", "point", "p_mw", "cost_usd_per_h", "power"]
+    return gens, ders, pd.DataFrame(rows, columns=columns)
 
 
 def _pwl_ders_to_gens(net: pp.pandapowerNet, gens: pd.DataFrame, ders: pd.DataFrame):
-    """Controllable sgens, storage and loads with a P pwl cost become gens (at their PQ bus,
-    ids after the gens): Case pwl costs are gens' (a DER's kind and energy data are dropped)."""
-    pwl = net.pwl_cost[net.pwl_cost["power_type"] == "p"]
+    """Controllable sgens, storage and loads with a pwl cost (P or Q) become gens (at their PQ
+    bus, ids after the gens): Case pwl costs are gens' (a DER's kind and energy data go)."""
+    pwl = net.pwl_cost
     keys = set(zip(pwl["et"], pwl["element"], strict=True))
     priced = np.array([k in keys for k in zip(ders["_et"], ders["_el"], strict=True)], bool)
     hit = ders[~ders["_fixed"].to_numpy(dtype=bool) & priced]
@@ -89,15 +91,14 @@ def _exists(net: pp.pandapowerNet, key: tuple) -> bool:
 
 
 def _pwl_rows(net, pwl: pd.DataFrame, gkey: pd.Series, dkey: pd.Series, gens: pd.DataFrame):
-    """Breakpoints (gen_id, point, p_mw, cost) of the gens' P pwl costs."""
+    """Breakpoints (gen_id, point, p_mw, cost, power) of the gens' P and Q pwl costs."""
     rows = []
     for row, c in pwl.iterrows():
-        key = (c["et"], c["element"])
-        if c["power_type"] != "p":
+        key, power = (c["et"], c["element"]), c["power_type"]
+        if power not in ("p", "q"):
             raise ValueError(
-                f"pandapower pwl_cost row {row} ({key[0]} {key[1]}): a reactive-power "
-                "piecewise-linear cost cannot be represented yet (Case pwl costs are in P); "
-                "use poly_cost's cq1_eur_per_mvar / cq2_eur_per_mvar2"
+                f"pandapower pwl_cost row {row} ({key[0]} {key[1]}): power_type "
+                f"'{power}' is neither 'p' nor 'q'"
             )
         if key not in gkey.index:
             if key[0] in ("sgen", "storage", "load") and _exists(net, key):
@@ -108,6 +109,7 @@ def _pwl_rows(net, pwl: pd.DataFrame, gkey: pd.Series, dkey: pd.Series, gens: pd
         p = np.r_[pts[:, 0], pts[-1, 1]]
         cost = pts[0, 0] * pts[0, 2] + np.r_[0.0, np.cumsum(pts[:, 2] * (pts[:, 1] - pts[:, 0]))]
         cost = sign * cost
-        gens.loc[gkey[key], "cost_model"] = "pwl"
-        rows += [(gkey[key], k, p[k], cost[k]) for k in range(len(p))]
+        if power == "p":
+            gens.loc[gkey[key], "cost_model"] = "pwl"
+        rows += [(gkey[key], k, p[k], cost[k], power) for k in range(len(p))]
     return rows

@@ -308,11 +308,20 @@ def _export_costs(net: pp.pandapowerNet, case: Case, elements: pd.DataFrame) -> 
                 cp2_eur_per_mw2=row["cost_c2_usd_per_mw2h"],
             )
             continue
-        pts = pwl[pwl["gen_id"] == gid].sort_values("point")
-        p, c = pts["p_mw"].to_numpy(), pts["cost_usd_per_h"].to_numpy()
-        slopes = np.diff(c) / np.diff(p)
-        points = [[p[k], p[k + 1], slopes[k]] for k in range(len(slopes))]
-        pp.create_pwl_cost(net, el, et, points, power_type="p")
+        _export_pwl(net, pwl[pwl["power"] == "p"], gid, el, et, "p")
+    for gid in pwl.loc[pwl["power"] == "q", "gen_id"].unique():
+        el, et = int(elements.at[gid, "el"]), elements.at[gid, "et"]
+        _export_pwl(net, pwl[pwl["power"] == "q"], gid, el, et, "q")
+
+
+def _export_pwl(net: pp.pandapowerNet, pwl: pd.DataFrame, gid, el: int, et: str, power: str):
+    """One gen's breakpoints as a pandapower ``pwl_cost`` (slopes per segment); a Q cost beside a
+    poly P cost skips pandapower's one-cost-per-element guard (its OPF takes both)."""
+    pts = pwl[pwl["gen_id"] == gid].sort_values("point")
+    p, c = pts["p_mw"].to_numpy(), pts["cost_usd_per_h"].to_numpy()
+    slopes = np.diff(c) / np.diff(p)
+    points = [[p[k], p[k + 1], slopes[k]] for k in range(len(slopes))]
+    pp.create_pwl_cost(net, el, et, points, power_type=power, check=power == "p")
 
 
 def _injection(x: pd.DataFrame, sign: float = 1.0) -> dict[str, np.ndarray]:

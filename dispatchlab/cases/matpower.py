@@ -327,6 +327,9 @@ def _unrepresentable(case: Case) -> list[str]:
         out.append(f"several loads on one bus (bus(es) {buses}); MATPOWER has one Pd/Qd per bus")
     if not loads["in_service"].all():
         out.append("out-of-service loads")
+    q_pwl = case.gen_cost_pwl.query("power == 'q'")["gen_id"].unique()
+    if len(q_pwl):  # MATPOWER's Q rows of gencost are read into meta['q_gencost'] only
+        out.append(f"reactive-power pwl costs (gen_cost_pwl power='q') of gen(s) {q_pwl[:5]}")
     return out
 
 
@@ -460,7 +463,7 @@ def _gencost(case: Case) -> np.ndarray:
     g = case.gens
     poly = g[["cost_c2_usd_per_mw2h", "cost_c1_usd_per_mwh", "cost_c0_usd_per_h"]].to_numpy()
     rows = np.column_stack([np.tile([2.0, 0.0, 0.0, 3.0], (len(g), 1)), poly]).tolist()
-    pwl = case.gen_cost_pwl.sort_values(["gen_id", "point"])
+    pwl = case.gen_cost_pwl.query("power == 'p'").sort_values(["gen_id", "point"])
     for k in np.flatnonzero((g["cost_model"] == "pwl").to_numpy()):
         pts = pwl.loc[pwl["gen_id"] == g.index[k], ["p_mw", "cost_usd_per_h"]].to_numpy()
         rows[k] = [1.0, 0.0, 0.0, float(len(pts)), *pts.ravel().tolist()]

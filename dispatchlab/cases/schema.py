@@ -15,6 +15,9 @@ Conventions worth knowing:
 * Storage uses one power range: ``p_min_mw`` < 0 is the largest charging power.
 * Costs: ``cost_c2_usd_per_mw2h · P² + cost_c1_usd_per_mwh · P + cost_c0_usd_per_h`` when
   ``cost_model == "poly"``; a piecewise-linear cost lists its breakpoints in ``gen_cost_pwl``.
+  Rows of ``gen_cost_pwl`` with ``power == "q"`` are a gen's piecewise-linear reactive-power
+  cost (AC problems only; their ``p_mw`` holds the breakpoint's Q in MVAr), which replaces its
+  ``cost_q_*`` columns (they must then be 0).
   Reactive power costs ``cost_q_c2_usd_per_mvar2h · Q² + cost_q_c1_usd_per_mvarh · Q +
   cost_q_c0_usd_per_h`` (gens and DERs) and a DER's ``cost_c2_usd_per_mw2h`` / ``cost_c0_usd_per_h``
   (beside its linear ``cost_usd_per_mwh``) are used by the AC-OPF only.
@@ -42,6 +45,7 @@ class Column:
 BUS_TYPES = ("PQ", "PV", "REF", "ISOLATED")
 BRANCH_KINDS = ("line", "transformer", "switch")
 GEN_COST_MODELS = ("poly", "pwl")
+PWL_POWERS = ("p", "q")
 DER_KINDS = (
     "pv",
     "wind",
@@ -131,6 +135,9 @@ GEN_COST_PWL_COLUMNS: dict[str, Column] = {
     "point": Column("int64", doc="breakpoint number, 0-based, increasing p_mw"),
     "p_mw": Column("float64"),
     "cost_usd_per_h": Column("float64"),
+    "power": Column(
+        "object", "p", doc="p, or q: a reactive-power cost whose p_mw is Q in MVAr (AC only)"
+    ),
 }
 
 LOAD_COLUMNS: dict[str, Column] = {

@@ -15,6 +15,7 @@ from dispatchlab.cases.schema import (
     CONTINGENCY_ELEMENTS,
     DER_KINDS,
     GEN_COST_MODELS,
+    PWL_POWERS,
     TABLES,
 )
 
@@ -166,21 +167,30 @@ def _check_storage(ders: pd.DataFrame, problems: list[str]) -> None:
 
 
 def _check_pwl(pwl: pd.DataFrame, gens: pd.DataFrame, problems: list[str]) -> None:
+    check_categories("gen_cost_pwl", pwl, "power", PWL_POWERS, problems)
     need = set(gens.index[(gens["cost_model"] == "pwl") & gens["in_service"]])
-    have = set(pwl["gen_id"])
+    have = set(pwl["gen_id"][pwl["power"] == "p"])
     if need - have:
         problems.append(
             f"gen_cost_pwl: no breakpoints for pwl generator(s) {sorted(need - have)[:5]}"
         )
-    if have - set(gens.index):
-        problems.append(
-            f"gen_cost_pwl: breakpoints for missing gen(s) {sorted(have - set(gens.index))[:5]}"
-        )
+    if set(pwl["gen_id"]) - set(gens.index):
+        missing = sorted(set(pwl["gen_id"]) - set(gens.index))[:5]
+        problems.append(f"gen_cost_pwl: breakpoints for missing gen(s) {missing}")
     live = pwl["gen_id"].isin(gens.index[gens["in_service"]])
-    for gid, grp in pwl[live].groupby("gen_id"):
+    for (gid, power), grp in pwl[live].groupby(["gen_id", "power"]):
         p = grp.sort_values("point")["p_mw"].to_numpy()
         if len(p) < 2 or (np.diff(p) <= 0).any():
-            problems.append(f"gen_cost_pwl: gen {gid} needs ≥ 2 breakpoints with increasing p_mw")
+            what = "p_mw" if power == "p" else "p_mw (Q in MVAr, power='q')"
+            problems.append(f"gen_cost_pwl: gen {gid} needs ≥ 2 breakpoints with increasing {what}")
+    q_ids = pwl["gen_id"][live & (pwl["power"] == "q")].unique()
+    q_poly = gens.loc[q_ids, ["cost_q_c2_usd_per_mvar2h", "cost_q_c1_usd_per_mvarh"]]
+    both = q_poly.index[(q_poly.to_numpy() != 0).any(axis=1)]
+    if len(both):
+        problems.append(
+            f"gen_cost_pwl: gen(s) {sorted(both)[:5]} have both a pwl (power='q') and a "
+            "polynomial reactive-power cost (cost_q_c1/c2); keep one"
+        )
 
 
 def _check_contingencies(ctg, branches, gens, problems) -> None:

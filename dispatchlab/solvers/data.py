@@ -89,7 +89,7 @@ def dispatch_data(case, periods: int | None = None, start: int = 0, dt_h: float 
         loads=_loads(case, pos, series, T),
         ders=_ders(case, pos, series, T),
         storage=_storage(case, pos),
-        pwl=case.gen_cost_pwl,
+        pwl=case.gen_cost_pwl.query("power == 'p'"),  # Q pwl costs are AC-OPF only
         reserves=case.reserves,
         bus_shunt_mw=buses["gs_mw"].to_numpy(),
     )

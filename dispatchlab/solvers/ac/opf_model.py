@@ -18,6 +18,7 @@ and the problem is::
           angmin ≤ θ_f − θ_t ≤ angmax                           (limits tighter than ±180°)
           P_g² + Q_g² ≤ s_max²                                  (DERs with an S limit)
           y_g ≥ a_gk + s_gk S_b P_g                              (pwl segments)
+          z_g ≥ a_gk + s_gk S_b Q_g                              (pwl Q segments, + Σ z_g)
           V_min ≤ |V| ≤ V_max, P/Q limits, θ fixed at the REF buses (all, or one per island).
 """
 
@@ -123,6 +124,7 @@ def build_opf(
         lbg.append(lo)
         ubg.append(hi)
     lbx, ubx = _variable_bounds(net, units, len(pwl_gens), ref_angles)
+    x, cost, lbx, ubx = _add_q_pwl(units, pwl, base * qg, (x, cost, lbx, ubx), (rows, lbg, ubg))
     return OPFModel(
         nlp={"x": x, "f": cost, "g": ca.vertcat(*rows)},
         lbx=lbx,
@@ -259,14 +261,35 @@ def fixed_angle_buses(net: ACNetwork, ref_angles: str) -> np.ndarray:
     return ref[np.unique(label[ref], return_index=True)[1]]
 
 
-def _pwl_rows(gens: pd.DataFrame, pwl: pd.DataFrame, which: np.ndarray, p_mw, y):
-    """Epigraph rows y_g − s_k P_g ≥ a_k of every segment of every pwl-cost gen."""
+def _pwl_rows(gens: pd.DataFrame, pwl: pd.DataFrame, which: np.ndarray, p_mw, y, power="p"):
+    """Epigraph rows y_g − s_k P_g ≥ a_k of every segment of every pwl-cost gen (of its Q
+    cost, ``p_mw`` then being Q in MVAr, with ``power="q"``)."""
     rows, lo = [], []
     for j, g in enumerate(which):
-        pts = pwl[pwl["gen_id"] == gens["id"].iat[g]].sort_values("point")
+        pts = pwl[(pwl["gen_id"] == gens["id"].iat[g]) & (pwl.get("power", "p") == power)]
+        pts = pts.sort_values("point")
         p, c = pts["p_mw"].to_numpy(), pts["cost_usd_per_h"].to_numpy()
         slope = np.diff(c) / np.diff(p)
         for k, s in enumerate(slope):
             rows.append(y[j] - s * p_mw[int(g)])
             lo.append(c[k] - s * p[k])
     return ca.vertcat(*rows), np.asarray(lo), np.full(len(lo), np.inf)
+
+
+def _add_q_pwl(units: pd.DataFrame, pwl: pd.DataFrame | None, q_mvar, nlp: tuple, out: tuple):
+    """``nlp = (x, cost, lbx, ubx)`` with an epigraph variable z_g per gen with a pwl Q cost
+    (``gen_cost_pwl`` rows with ``power == "q"``) appended to x and to the cost, its segment
+    rows appended to ``out = (rows, lbg, ubg)``: the same epigraph as P's, in Q_g."""
+    x, cost, lbx, ubx = nlp
+    if pwl is None or "power" not in pwl or not (pwl["power"] == "q").any():
+        return nlp
+    q_ids = pwl.loc[pwl["power"] == "q", "gen_id"]
+    which = np.flatnonzero((units["unit"] == "gen") & units["id"].isin(q_ids))
+    if not len(which):
+        return nlp
+    z = ca.SX.sym("z_q", len(which))
+    seg, lo, hi = _pwl_rows(units, pwl, which, q_mvar, z, power="q")
+    for part, v in zip(out, (seg, lo, hi), strict=True):
+        part.append(v)
+    inf = np.full(len(which), np.inf)
+    return ca.vertcat(x, z), cost + ca.sum1(z), np.r_[lbx, -inf], np.r_[ubx, inf]

@@ -26,6 +26,8 @@ logistic regression would need 10 000 models and relearn whenever a cost changes
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Self
 
 import numpy as np
@@ -51,6 +53,7 @@ from dispatchlab.learning.reduce.datasets_ed import (
     stacked,
 )
 from dispatchlab.learning.seeding import child_rngs
+from dispatchlab.solvers.data import DispatchData
 from dispatchlab.solvers.persistent import DispatchModel
 from dispatchlab.solvers.problems.extract import build_result_tables
 from dispatchlab.solvers.result import Result
@@ -77,17 +80,28 @@ class VariablePruning(EDReductionBase):
     # ----------------------------------------------------------------------------- fit
     def fit(self, dataset) -> Self:
         """Store features and duals; calibrate the margin on a held-out part (see module doc)."""
-        cfg, prov = self.config, dataset_provenance(dataset)
+        prov = dataset_provenance(dataset)
         case = resolve_case(prov["case_name"])
         if case.case_hash() != prov["case_hash"]:
             raise ValueError(
                 f"data set was built on another version of case '{case.name}' (hash differs)"
             )
         feats, duals = stacked(dataset, "features"), stacked(dataset, "row_dual")
-        if len(feats) < 2:
-            raise ValueError(f"need ≥ 2 operating points to calibrate a margin, got {len(feats)}")
         dm = DispatchModel(case, prov["problem"], formulation=prov["formulation"])
-        lp = LPArrays(dm.model)
+        return self.fit_arrays(LPArrays(dm.model), feats, duals, prov)
+
+    def fit_arrays(
+        self, lp: LPArrays, feats: np.ndarray, duals: np.ndarray, meta: dict | None = None
+    ) -> Self:
+        """:meth:`fit` from arrays: ``feats`` (points × features) and the full LP's row duals
+        (points × rows of ``lp``) of solved points — for problems whose operating points
+        :func:`build_dataset` does not sample (e.g. multi-period network dispatch)."""
+        cfg = self.config
+        if len(feats) < 2 or len(feats) != len(duals):
+            raise ValueError(
+                f"need ≥ 2 operating points with one dual row each, got {len(feats)} feature "
+                f"rows and {len(duals)} dual rows"
+            )
         if duals.shape[1] != lp.a.shape[0]:
             raise ValueError(
                 f"row_dual has {duals.shape[1]} entries, the LP has {lp.a.shape[0]} rows"
@@ -109,7 +123,11 @@ class VariablePruning(EDReductionBase):
             cfg.min_margin, cfg.margin_scale * float(np.quantile(miss, cfg.margin_quantile))
         )
         self.arrays = {"z": z, "duals": duals, "mu": mu, "sd": sd, "margin": np.array(margin)}
-        self.meta = {**prov, "n_cols": int(lp.a.shape[1]), "holdout_miss_max": float(miss.max())}
+        self.meta = {
+            **(meta or {}),
+            "n_cols": int(lp.a.shape[1]),
+            "holdout_miss_max": float(miss.max()),
+        }
         return self
 
     # --------------------------------------------------------------------------- predict
@@ -156,20 +174,31 @@ class PrunedDispatch:
     """A DispatchModel whose full LP lives in :class:`LPArrays`; each :meth:`solve` predicts a
     fixing, solves the reduced LP, certifies it and repairs (see :func:`repair_solve`)."""
 
-    def __init__(self, pruning: VariablePruning, case) -> None:
+    def __init__(
+        self,
+        pruning: VariablePruning,
+        case,
+        *,
+        model: DispatchModel | None = None,
+        features: Callable[[DispatchData], np.ndarray] | None = None,
+    ) -> None:
+        """``model``: a DispatchModel of ``case`` built by the caller (default: the data set's
+        problem and formulation); ``features``: the operating point's features from the
+        model's data (default: :func:`point_features`, single-period)."""
         pruning._require_fit()
         meta = pruning.meta
         self.pruning = pruning
-        self.dm = DispatchModel(case, meta["problem"], formulation=meta["formulation"])
+        self.dm = model or DispatchModel(case, meta["problem"], formulation=meta["formulation"])
         self.lp = LPArrays(self.dm.model)
         if self.lp.a.shape[1] != meta["n_cols"]:
             raise ValueError(
                 f"case '{case.name}' gives {self.lp.a.shape[1]} columns; the model was fitted "
-                f"on '{meta['case_name']}' with {meta['n_cols']}"
+                f"on '{meta.get('case_name', '?')}' with {meta['n_cols']}"
             )
         self.dm.highs = self.lp  # DispatchModel's updates now land in the arrays
         self.h = reduced_highs(pruning.config)
         self.codes = kind_codes(self.dm.data)
+        self.features = features or partial(point_features, codes=self.codes)
 
     def set_loads(self, p_mw, period: int | None = None) -> None:
         self.dm.set_loads(p_mw, period)
@@ -181,7 +210,7 @@ class PrunedDispatch:
         """Predict (or take ``fixing`` = (columns, at_upper)), solve, certify, repair: the
         full-size Solution and the report, without Result tables (timing loops)."""
         t0 = time.perf_counter()
-        feats = point_features(self.dm.data, self.codes)
+        feats = self.features(self.dm.data)
         t1 = time.perf_counter()
         if fixing is None:
             fixing = self.pruning.predict_fixing(self.lp, feats)

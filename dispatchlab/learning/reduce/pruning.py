@@ -91,11 +91,18 @@ class VariablePruning(EDReductionBase):
         return self.fit_arrays(LPArrays(dm.model), feats, duals, prov)
 
     def fit_arrays(
-        self, lp: LPArrays, feats: np.ndarray, duals: np.ndarray, meta: dict | None = None
+        self,
+        lp: LPArrays,
+        feats: np.ndarray,
+        duals: np.ndarray,
+        meta: dict | None = None,
+        bases: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Self:
         """:meth:`fit` from arrays: ``feats`` (points × features) and the full LP's row duals
         (points × rows of ``lp``) of solved points — for problems whose operating points
-        :func:`build_dataset` does not sample (e.g. multi-period network dispatch)."""
+        :func:`build_dataset` does not sample (e.g. multi-period network dispatch).
+        ``bases``: the points' optimal (column, row) basis statuses; when given, each reduced
+        LP starts from the nearest point's basis instead of a cold start."""
         cfg = self.config
         if len(feats) < 2 or len(feats) != len(duals):
             raise ValueError(
@@ -123,6 +130,8 @@ class VariablePruning(EDReductionBase):
             cfg.min_margin, cfg.margin_scale * float(np.quantile(miss, cfg.margin_quantile))
         )
         self.arrays = {"z": z, "duals": duals, "mu": mu, "sd": sd, "margin": np.array(margin)}
+        if bases is not None:
+            self.arrays.update(col_status=np.asarray(bases[0]), row_status=np.asarray(bases[1]))
         self.meta = {
             **(meta or {}),
             "n_cols": int(lp.a.shape[1]),
@@ -134,10 +143,18 @@ class VariablePruning(EDReductionBase):
     def predict_fixing(self, lp: LPArrays, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Columns to fix and whether at their upper bound: a column is fixed when its reduced
         cost at that bound keeps its sign over the k nearest stored duals ± the margin."""
+        cols, at_ub, _ = self.predict(lp, features)
+        return cols, at_ub
+
+    def predict(
+        self, lp: LPArrays, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict_fixing` plus the stored points it used, nearest first."""
         self._require_fit()
         z = (np.asarray(features, float) - self.arrays["mu"]) / self.arrays["sd"]
         cand = lp.columns(self.config.blocks)
-        near = self.arrays["duals"][self._nearest(z)]
+        nearest = self._nearest(z)
+        near = self.arrays["duals"][nearest]
         lo, hi = cand.band(near.min(axis=0), near.max(axis=0))
         m, sel = float(self.arrays["margin"]), cand.sel
         lb, ub, c = lp.lb[sel], lp.ub[sel], lp.cost[sel]
@@ -148,7 +165,7 @@ class VariablePruning(EDReductionBase):
         at_lb = (c_lb - hi > m) & (lb > -np.inf)
         at_ub = (c_ub - lo < -m) & (ub < np.inf) & ~at_lb
         keep = np.flatnonzero(at_lb | at_ub)
-        return cand.cols[keep], at_ub[keep]
+        return cand.cols[keep], at_ub[keep], nearest
 
     def attach(self, case) -> PrunedDispatch:
         """A persistent pruned model of ``case`` (same network as the data set)."""
@@ -160,7 +177,8 @@ class VariablePruning(EDReductionBase):
         validating its input — more than the reduced LP itself (fit uses sklearn's KDTree)."""
         d = ((self.arrays["z"] - z) ** 2).sum(axis=1)
         k = min(self.config.n_neighbors, len(d))
-        return np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        near = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        return near[np.argsort(d[near])]
 
 
 def _band_miss(cand: Candidates, neighbour_duals: np.ndarray, duals: np.ndarray) -> float:
@@ -212,10 +230,14 @@ class PrunedDispatch:
         t0 = time.perf_counter()
         feats = self.features(self.dm.data)
         t1 = time.perf_counter()
+        basis = None
         if fixing is None:
-            fixing = self.pruning.predict_fixing(self.lp, feats)
+            *fixing, nearest = self.pruning.predict(self.lp, feats)
+            arrays = self.pruning.arrays
+            if "col_status" in arrays:
+                basis = (arrays["col_status"][nearest[0]], arrays["row_status"][nearest[0]])
         t2 = time.perf_counter()
-        sol, report = repair_solve(self.lp, *fixing, self.pruning.config, self.h)
+        sol, report = repair_solve(self.lp, *fixing, self.pruning.config, self.h, basis)
         report.timings.update(features=t1 - t0, inference=t2 - t1)
         report.timings["total"] = time.perf_counter() - t0
         return sol, report

@@ -176,14 +176,13 @@ noisy (2.1× CPU on a quiet machine on 2 December, ~1× in the runs of 6 Decembe
 order runs no threads and its ratio to the pruned path (*pruned_vs_merit_cpu*) was 0.105 and
 0.111 at 10 000 DERs in two earlier runs of this script the same day.
 
-**What remains of the study:** it has to move to a problem whose LP is not trivially solvable —
-multi-period dispatch with network rows (PTDF flow limits, ramps, storage), where no merit
-order applies and the reduced LP saves simplex work rather than set-up. The pieces are generic
-(the certificate `d_j = c_j + q_j x_j − a_jᵀy` holds for any rows; `DispatchModel` builds
-`multiperiod` with `formulation="ptdf"`), but the data set builder
-(`learning/reduce/datasets_ed.py`) samples single-period `ed`/`dcopf` points only and the
-pruning predictor's features are single-period. That move was not done in this round
-(time); until it is, this page's ED numbers are a re-timing only, not evidence for pruning."""
+**What remains of the study:** it moved to a problem whose LP is not trivially solvable —
+multi-period B-θ dispatch of PGLib case118 with thousands of DERs, generator ramps and branch
+flow limits over 24 hours, where no merit order applies: see
+[reduce_pruning_network.md](reduce_pruning_network.md)
+(`benchmarks/bench_reduce_pruning_network.py`).
+The certificate `d_j = c_j + q_j x_j − a_jᵀy` carries over unchanged on the full LP's rows;
+this page's ED numbers are a re-timing only, not evidence for pruning."""
 
 
 def write_markdown(summary: pd.DataFrame, path: Path, args) -> None:

@@ -151,10 +151,19 @@ def certify(
 
 
 def solve_fixed(
-    lp: LPArrays, fixed: np.ndarray, at_upper: np.ndarray, h: highspy.Highs
+    lp: LPArrays,
+    fixed: np.ndarray,
+    at_upper: np.ndarray,
+    h: highspy.Highs,
+    basis: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Solution:
     """Solve the LP with columns ``fixed`` at their bounds removed; a full-size Solution
-    whose ``col_dual`` is the full LP's reduced cost c + q x − Aᵀy of every column."""
+    whose ``col_dual`` is the full LP's reduced cost c + q x − Aᵀy of every column.
+
+    ``basis``: a full-size (column, row) basis status (HighsBasisStatus values), e.g. the
+    optimal basis of the nearest stored point; the reduced LP starts from its restriction to
+    the kept columns when that restriction has one basic variable per row (it has whenever
+    every fixed column is nonbasic there), else from HiGHS's default start."""
     start = time.perf_counter()
     x = np.zeros(lp.a.shape[1])
     x[fixed] = np.where(at_upper, lp.ub[fixed], lp.lb[fixed])
@@ -171,6 +180,8 @@ def solve_fixed(
     red.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     red.a_matrix_.start_, red.a_matrix_.index_, red.a_matrix_.value_ = _csc_columns(lp.a, idx)
     h.passModel(red)
+    if basis is not None:
+        _set_basis(h, basis[0][idx], basis[1])
     quadratic = lp.quadratic and bool(lp.q[idx].any())
     if quadratic:  # diagonal Hessian of the free quadratic columns
         _pass_hessian(h, lp.q[idx])
@@ -219,6 +230,20 @@ def _csc_columns(a, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return start.astype(np.int32), a.indices[take].astype(np.int32), a.data[take]
 
 
+_STATUS = [highspy.HighsBasisStatus(i) for i in range(5)]  # kLower, kBasic, kUpper, kZero, …
+
+
+def _set_basis(h: highspy.Highs, cols: np.ndarray, rows: np.ndarray) -> bool:
+    """Hand HiGHS a basis when it has one basic variable per row; True if it was accepted."""
+    if int((cols == 1).sum() + (rows == 1).sum()) != len(rows):
+        return False
+    b = highspy.HighsBasis()
+    b.col_status = [_STATUS[v] for v in cols.tolist()]
+    b.row_status = [_STATUS[v] for v in rows.tolist()]
+    b.valid = True
+    return h.setBasis(b) == highspy.HighsStatus.kOk
+
+
 def _pass_hessian(h: highspy.Highs, q: np.ndarray) -> None:
     hess = highspy.HighsHessian()
     hess.dim_ = len(q)
@@ -230,11 +255,17 @@ def _pass_hessian(h: highspy.Highs, q: np.ndarray) -> None:
 
 
 def repair_solve(
-    lp: LPArrays, fixed: np.ndarray, at_upper: np.ndarray, config: PruningConfig, h: highspy.Highs
+    lp: LPArrays,
+    fixed: np.ndarray,
+    at_upper: np.ndarray,
+    config: PruningConfig,
+    h: highspy.Highs,
+    basis: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Solution, ReductionReport]:
     """Solve with a fixing, certify, un-fix failing columns and re-solve until certified
     (or fall back to the full LP after ``max_rounds``). Works for any fixing: a prediction, a
-    hand-made one, or a seed003-style DER subset (the DERs left out fixed at 0)."""
+    hand-made one, or a seed003-style DER subset (the DERs left out fixed at 0). ``basis``:
+    a full-size starting basis for every reduced solve (see :func:`solve_fixed`)."""
     report = ReductionReport(METHOD, predicted=len(fixed))
     fixed, at_upper = np.asarray(fixed, np.int64), np.asarray(at_upper, bool)
     if fixed.shape != at_upper.shape:
@@ -245,7 +276,7 @@ def repair_solve(
     missed: set[int] = set()
     solve_s = verify_s = 0.0
     while True:
-        sol = solve_fixed(lp, fixed, at_upper, h)
+        sol = solve_fixed(lp, fixed, at_upper, h, basis)
         solve_s += sol.solve_s
         report.extra["iterations"] = report.extra.get("iterations", 0) + sol.iterations
         if sol.status is not Status.OPTIMAL:  # a fixing can make the rows infeasible

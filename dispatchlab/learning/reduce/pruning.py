@@ -26,6 +26,8 @@ logistic regression would need 10 000 models and relearn whenever a cost changes
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Self
 
 import numpy as np
@@ -51,6 +53,7 @@ from dispatchlab.learning.reduce.datasets_ed import (
     stacked,
 )
 from dispatchlab.learning.seeding import child_rngs
+from dispatchlab.solvers.data import DispatchData
 from dispatchlab.solvers.persistent import DispatchModel
 from dispatchlab.solvers.problems.extract import build_result_tables
 from dispatchlab.solvers.result import Result
@@ -77,17 +80,35 @@ class VariablePruning(EDReductionBase):
     # ----------------------------------------------------------------------------- fit
     def fit(self, dataset) -> Self:
         """Store features and duals; calibrate the margin on a held-out part (see module doc)."""
-        cfg, prov = self.config, dataset_provenance(dataset)
+        prov = dataset_provenance(dataset)
         case = resolve_case(prov["case_name"])
         if case.case_hash() != prov["case_hash"]:
             raise ValueError(
                 f"data set was built on another version of case '{case.name}' (hash differs)"
             )
         feats, duals = stacked(dataset, "features"), stacked(dataset, "row_dual")
-        if len(feats) < 2:
-            raise ValueError(f"need ≥ 2 operating points to calibrate a margin, got {len(feats)}")
         dm = DispatchModel(case, prov["problem"], formulation=prov["formulation"])
-        lp = LPArrays(dm.model)
+        return self.fit_arrays(LPArrays(dm.model), feats, duals, prov)
+
+    def fit_arrays(
+        self,
+        lp: LPArrays,
+        feats: np.ndarray,
+        duals: np.ndarray,
+        meta: dict | None = None,
+        bases: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Self:
+        """:meth:`fit` from arrays: ``feats`` (points × features) and the full LP's row duals
+        (points × rows of ``lp``) of solved points — for problems whose operating points
+        :func:`build_dataset` does not sample (e.g. multi-period network dispatch).
+        ``bases``: the points' optimal (column, row) basis statuses; when given, each reduced
+        LP starts from the nearest point's basis instead of a cold start."""
+        cfg = self.config
+        if len(feats) < 2 or len(feats) != len(duals):
+            raise ValueError(
+                f"need ≥ 2 operating points with one dual row each, got {len(feats)} feature "
+                f"rows and {len(duals)} dual rows"
+            )
         if duals.shape[1] != lp.a.shape[0]:
             raise ValueError(
                 f"row_dual has {duals.shape[1]} entries, the LP has {lp.a.shape[0]} rows"
@@ -109,17 +130,31 @@ class VariablePruning(EDReductionBase):
             cfg.min_margin, cfg.margin_scale * float(np.quantile(miss, cfg.margin_quantile))
         )
         self.arrays = {"z": z, "duals": duals, "mu": mu, "sd": sd, "margin": np.array(margin)}
-        self.meta = {**prov, "n_cols": int(lp.a.shape[1]), "holdout_miss_max": float(miss.max())}
+        if bases is not None:
+            self.arrays.update(col_status=np.asarray(bases[0]), row_status=np.asarray(bases[1]))
+        self.meta = {
+            **(meta or {}),
+            "n_cols": int(lp.a.shape[1]),
+            "holdout_miss_max": float(miss.max()),
+        }
         return self
 
     # --------------------------------------------------------------------------- predict
     def predict_fixing(self, lp: LPArrays, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Columns to fix and whether at their upper bound: a column is fixed when its reduced
         cost at that bound keeps its sign over the k nearest stored duals ± the margin."""
+        cols, at_ub, _ = self.predict(lp, features)
+        return cols, at_ub
+
+    def predict(
+        self, lp: LPArrays, features: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict_fixing` plus the stored points it used, nearest first."""
         self._require_fit()
         z = (np.asarray(features, float) - self.arrays["mu"]) / self.arrays["sd"]
         cand = lp.columns(self.config.blocks)
-        near = self.arrays["duals"][self._nearest(z)]
+        nearest = self._nearest(z)
+        near = self.arrays["duals"][nearest]
         lo, hi = cand.band(near.min(axis=0), near.max(axis=0))
         m, sel = float(self.arrays["margin"]), cand.sel
         lb, ub, c = lp.lb[sel], lp.ub[sel], lp.cost[sel]
@@ -130,7 +165,7 @@ class VariablePruning(EDReductionBase):
         at_lb = (c_lb - hi > m) & (lb > -np.inf)
         at_ub = (c_ub - lo < -m) & (ub < np.inf) & ~at_lb
         keep = np.flatnonzero(at_lb | at_ub)
-        return cand.cols[keep], at_ub[keep]
+        return cand.cols[keep], at_ub[keep], nearest
 
     def attach(self, case) -> PrunedDispatch:
         """A persistent pruned model of ``case`` (same network as the data set)."""
@@ -142,7 +177,8 @@ class VariablePruning(EDReductionBase):
         validating its input — more than the reduced LP itself (fit uses sklearn's KDTree)."""
         d = ((self.arrays["z"] - z) ** 2).sum(axis=1)
         k = min(self.config.n_neighbors, len(d))
-        return np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        near = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        return near[np.argsort(d[near])]
 
 
 def _band_miss(cand: Candidates, neighbour_duals: np.ndarray, duals: np.ndarray) -> float:
@@ -156,20 +192,31 @@ class PrunedDispatch:
     """A DispatchModel whose full LP lives in :class:`LPArrays`; each :meth:`solve` predicts a
     fixing, solves the reduced LP, certifies it and repairs (see :func:`repair_solve`)."""
 
-    def __init__(self, pruning: VariablePruning, case) -> None:
+    def __init__(
+        self,
+        pruning: VariablePruning,
+        case,
+        *,
+        model: DispatchModel | None = None,
+        features: Callable[[DispatchData], np.ndarray] | None = None,
+    ) -> None:
+        """``model``: a DispatchModel of ``case`` built by the caller (default: the data set's
+        problem and formulation); ``features``: the operating point's features from the
+        model's data (default: :func:`point_features`, single-period)."""
         pruning._require_fit()
         meta = pruning.meta
         self.pruning = pruning
-        self.dm = DispatchModel(case, meta["problem"], formulation=meta["formulation"])
+        self.dm = model or DispatchModel(case, meta["problem"], formulation=meta["formulation"])
         self.lp = LPArrays(self.dm.model)
         if self.lp.a.shape[1] != meta["n_cols"]:
             raise ValueError(
                 f"case '{case.name}' gives {self.lp.a.shape[1]} columns; the model was fitted "
-                f"on '{meta['case_name']}' with {meta['n_cols']}"
+                f"on '{meta.get('case_name', '?')}' with {meta['n_cols']}"
             )
         self.dm.highs = self.lp  # DispatchModel's updates now land in the arrays
         self.h = reduced_highs(pruning.config)
         self.codes = kind_codes(self.dm.data)
+        self.features = features or partial(point_features, codes=self.codes)
 
     def set_loads(self, p_mw, period: int | None = None) -> None:
         self.dm.set_loads(p_mw, period)
@@ -181,12 +228,16 @@ class PrunedDispatch:
         """Predict (or take ``fixing`` = (columns, at_upper)), solve, certify, repair: the
         full-size Solution and the report, without Result tables (timing loops)."""
         t0 = time.perf_counter()
-        feats = point_features(self.dm.data, self.codes)
+        feats = self.features(self.dm.data)
         t1 = time.perf_counter()
+        basis = None
         if fixing is None:
-            fixing = self.pruning.predict_fixing(self.lp, feats)
+            *fixing, nearest = self.pruning.predict(self.lp, feats)
+            arrays = self.pruning.arrays
+            if "col_status" in arrays:
+                basis = (arrays["col_status"][nearest[0]], arrays["row_status"][nearest[0]])
         t2 = time.perf_counter()
-        sol, report = repair_solve(self.lp, *fixing, self.pruning.config, self.h)
+        sol, report = repair_solve(self.lp, *fixing, self.pruning.config, self.h, basis)
         report.timings.update(features=t1 - t0, inference=t2 - t1)
         report.timings["total"] = time.perf_counter() - t0
         return sol, report

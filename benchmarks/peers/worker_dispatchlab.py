@@ -12,12 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.simplefilter("ignore")
 
-from common import case_file, emit, run_repeats  # noqa: E402
+from common import case_file, serve  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("case")
-p.add_argument("--formulation", default="btheta")
-p.add_argument("--repeats", type=int, default=3)
+p.add_argument("--formulation", default=None, help="None = the default (auto)")
+p.add_argument("--no-angle-limits", action="store_true", help="angle_limits=False")
 p.add_argument("--source", default="prepared", choices=["prepared", "pandapower"])
 a = p.parse_args()
 
@@ -42,7 +42,10 @@ t_load = time.perf_counter() - t0
 
 
 def once():
-    r = solve(case, "dcopf", formulation=a.formulation)
+    kw = {"formulation": a.formulation} if a.formulation else {}  # default options otherwise
+    if a.no_angle_limits:
+        kw["angle_limits"] = False
+    r = solve(case, "dcopf", **kw)
     return {
         "status": str(getattr(r.status, "value", r.status)).lower(),
         "objective": float(r.objective),
@@ -50,9 +53,8 @@ def once():
         "iterations": r.info.get("iterations"),
         "rows": r.info.get("rows"),
         "cols": r.info.get("columns"),
+        "formulation": r.info.get("formulation"),
     }
 
 
-out = run_repeats(once, a.repeats, partial={"load": t_load, "import_s": t_imp})
-out.update(load=t_load, import_s=t_imp)
-emit(out)
+serve(once, {"load": t_load, "import_s": t_imp})

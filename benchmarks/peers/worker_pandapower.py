@@ -10,11 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.simplefilter("ignore")
-from common import emit, load_ppc, run_repeats  # noqa: E402
+from common import load_ppc, serve  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("case")
-p.add_argument("--repeats", type=int, default=3)
 a = p.parse_args()
 
 t0 = time.perf_counter()
@@ -45,6 +44,4 @@ def once():
     }
 
 
-out = run_repeats(once, a.repeats, partial={"load": t_load, "import_s": t_imp})
-out.update(load=t_load, import_s=t_imp)
-emit(out)
+serve(once, {"load": t_load, "import_s": t_imp})

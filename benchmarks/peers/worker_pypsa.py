@@ -24,11 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.simplefilter("ignore")
 logging.disable(logging.WARNING)
-from common import emit, load_ppc, run_repeats  # noqa: E402
+from common import load_ppc, serve  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("case")
-p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--io-api", default=None, help="linopy io_api (None = linopy's default)")
 a = p.parse_args()
 
@@ -127,6 +126,4 @@ def once():
     }
 
 
-out = run_repeats(once, a.repeats, partial={"load": t_load, "import_s": t_imp})
-out.update(load=t_load, import_s=t_imp, io_api=a.io_api or "linopy default")
-emit(out)
+serve(once, {"load": t_load, "import_s": t_imp, "io_api": a.io_api or "linopy default"})

@@ -88,7 +88,8 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         ax.bar(x, vals, w, label=tool)
         for xi, c, v in zip(x, cases, vals, strict=True):
             if np.isnan(v) and c in t.index:
-                ax.text(xi, 0.02, "timeout / not run", rotation=90, ha="center", fontsize=7)
+                ax.text(xi, 0.02, "timeout / not run", rotation=90, ha="center", fontsize=7,
+                        va="bottom", transform=ax.get_xaxis_transform())  # fmt: skip
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(cases)), cases)
     ax.set_ylabel("build + solve + extract, s (median, log; parse excluded)")

@@ -165,6 +165,13 @@ def targets(df: pd.DataFrame) -> str:
     return "\n".join(x for x in (_target_egret(df), large_cases(df)) if x)
 
 
+def per_round(d: pd.DataFrame, key: str) -> str:
+    """Ratio of ``key``'s run to dispatchlab's run in each round (the runs side by side)."""
+    a = [float(x) for x in d.totals_raw_s[key].split()]
+    b = [float(x) for x in d.totals_raw_s["dl"].split()]
+    return ", ".join(f"{x / y:.1f}×" for x, y in zip(a, b, strict=False))
+
+
 def _target_egret(df: pd.DataFrame) -> str:
     d = df[(df.case == TARGET_CASE)].set_index("key")
     if "dl" not in d.index or math.isnan(d.total_s["dl"]):
@@ -192,7 +199,8 @@ def _target_egret(df: pd.DataFrame) -> str:
         f"- **DC-OPF {TARGET_CASE}, dispatchlab with default options ≥ {TARGET_X:.0f}× Egret's "
         f"fastest model that runs, same objective (≤ {SAME_OBJ:.0e} relative)**: dispatchlab "
         f"{fmt(ref_t)} s vs {eg.tool[best]} {fmt(eg.total_s[best])} s = "
-        f"**{ratio:.1f}×**, objectives {diff:.1e} apart → **{'met' if met else 'NOT met'}**." + why
+        f"**{ratio:.1f}×** (per round: {per_round(d, best)}), objectives {diff:.1e} apart → "
+        f"**{'met' if met else 'NOT met'}**." + why
     )
 
 

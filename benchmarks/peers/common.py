@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache"
+#: every worker solves this case once, untimed, before it loads the benchmark case
+WARMUP = "case118_ieee"
 
 
 def load_ppc(name: str) -> dict:
@@ -31,42 +32,21 @@ def case_file(name: str) -> Path:
     return CACHE / f"{name}.m"
 
 
-def run_repeats(fn, repeats: int, budget_s: float = 60.0, partial: dict | None = None) -> dict:
-    """Call ``fn()`` (returning dict(status, objective, build, solve, extract)) ``repeats``
-    times; report per-stage medians and every raw total. Repeats stop early once the runs so
-    far took more than ``budget_s`` (then fewer than ``repeats`` are reported). After each
-    repeat the summary so far is emitted (merged with ``partial``), so a run killed by the
-    orchestrator's time limit still reports its finished repeats."""
-    runs = []
-    spent = 0.0
-    for _ in range(repeats):
-        if runs and spent > budget_s:
+def serve(fn, info: dict) -> None:
+    """Worker side of the alternating protocol: announce ``READY`` with ``info`` (load and
+    import times), then run ``fn()`` once per ``go`` line on stdin and print its timed result
+    (``fn`` returns dict(status, objective, build, solve, extract, ...); ``total`` is added
+    here around the whole call). The orchestrator sends ``go`` to each tool in turn, so the
+    repeats of different tools interleave and a change of machine load hits all of them."""
+    sys.stdout.write("READY " + json.dumps(info) + "\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if line.strip() != "go":
             break
         t = time.perf_counter()
         r = fn()
         r["total"] = time.perf_counter() - t
-        spent += r["total"]
-        runs.append(r)
-        emit({**_summary(runs), **(partial or {})})
-        if r["status"] != "optimal":
-            break
-    return _summary(runs)
-
-
-def _summary(runs: list[dict]) -> dict:
-    out = {
-        "status": runs[-1]["status"],
-        "objective": runs[-1]["objective"],
-        "repeats": len(runs),
-        "totals": [r["total"] for r in runs],
-    }
-    for k in ("build", "solve", "extract", "total"):
-        vals = [r[k] for r in runs if r.get(k) is not None]
-        out[k] = statistics.median(vals) if vals else None
-    for k, v in runs[-1].items():
-        if k not in out and k not in ("build", "solve", "extract", "total"):
-            out[k] = v
-    return out
+        emit(r)
 
 
 def emit(result: dict) -> None:

@@ -34,6 +34,7 @@ def sources() -> dict[str, Path]:
         "case300_ieee": PGLIB / "pglib_opf_case300_ieee.m",
         "case1354_pegase": PGLIB / "pglib_opf_case1354_pegase.m",
         "case2869_pegase": PGLIB / "pglib_opf_case2869_pegase.m",
+        "case10000_goc": PGLIB / "pglib_opf_case10000_goc.m.gz",
         "ACTIVSg2000": mp / "case_ACTIVSg2000.m",
         "ACTIVSg10k": mp / "case_ACTIVSg10k.m",
         "case9241pegase": mp / "case9241pegase.m",

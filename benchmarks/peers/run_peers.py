@@ -1,14 +1,19 @@
 """Peer comparison of DC-OPF: dispatchlab vs Egret, PyPSA and pandapower, in one run.
 
 Run from the repository root (either venv's python will do: this script uses only the
-standard library and starts every tool in its own subprocess, one after the other):
+standard library and starts every tool in its own subprocess):
 
     bash benchmarks/peers/setup.sh
-    benchmarks/peers/.venv/bin/python benchmarks/peers/run_peers.py [--repeats 3] [--cases ...]
+    python benchmarks/peers/run_peers.py [--repeats 3] [--cases ...]
 
-dispatchlab and pandapower run in the project's .venv (pandas 2, pandapower 3.5), PyPSA and
-Egret in benchmarks/peers/.venv (PyPSA needs pandas 3). Results go to
-benchmarks/peers/results/raw.json, then report.py (main venv) writes docs/benchmarks/peers.*.
+For each case every tool's worker is started and loads (parses) the case once; then the
+repeats alternate: round 1 runs each tool once, round 2 each tool again, ... so a change
+in machine load hits every tool alike. Each run is capped (--timeout); a tool that hits the
+cap is stopped and keeps the runs it finished. dispatchlab and pandapower run in the
+project's venv (pandas 2, pandapower 3.5), PyPSA and Egret in the peers venv (PyPSA needs
+pandas 3). Results go to benchmarks/peers/results/raw.json, then report.py writes
+docs/benchmarks/peers.*. Venv paths: $MAIN_VENV (default <repo>/.venv) and $PEERS_VENV
+(default benchmarks/peers/.venv).
 """
 
 from __future__ import annotations
@@ -17,68 +22,148 @@ import argparse
 import json
 import os
 import platform
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-MAIN_PY = ROOT / ".venv" / "bin" / "python"
-PEER_PY = HERE / ".venv" / "bin" / "python"
-CASES = [
-    "case118_ieee",
-    "case300_ieee",
-    "case1354_pegase",
-    "case2869_pegase",
-    "ACTIVSg2000",
-    "ACTIVSg10k",
-    "case9241pegase",
-]
+MAIN_PY = Path(os.environ.get("MAIN_VENV", ROOT / ".venv")) / "bin" / "python"
+PEER_PY = Path(os.environ.get("PEERS_VENV", HERE / ".venv")) / "bin" / "python"
+CASES = ["case2869_pegase", "case10000_goc", "ACTIVSg10k", "case9241pegase"]
+SMALL = ["case118_ieee", "case300_ieee", "case1354_pegase", "ACTIVSg2000"]
 
-# (label, python, worker, extra args, cases it applies to or None for all)
-TOOLS = [
-    ("dispatchlab", MAIN_PY, "worker_dispatchlab.py", ["--formulation", "btheta"], None),
-    (
-        "dispatchlab (from_pandapower)",
+# key -> (label, python, worker, args, angle-difference limits enforced?)
+TOOLS = {
+    "dl": ("dispatchlab (default options)", MAIN_PY, "worker_dispatchlab.py", [], True),
+    "dl_noang": (
+        "dispatchlab, angle_limits=False",
         MAIN_PY,
         "worker_dispatchlab.py",
-        ["--source", "pandapower"],
-        ["case9241pegase"],
+        ["--no-angle-limits"],
+        False,
     ),
-    ("Egret B-θ + HiGHS (Pyomo appsi)", PEER_PY, "worker_egret.py", ["--model", "btheta"], None),
-    ("PyPSA + linopy + HiGHS", PEER_PY, "worker_pypsa.py", [], None),
-    ("pandapower rundcopp (PIPS)", MAIN_PY, "worker_pandapower.py", [], None),
-]
+    "egret": ("Egret B-θ (its default)", PEER_PY, "worker_egret.py", ["--model", "btheta"], False),
+    "egret_ang": (
+        "Egret B-θ + angle limits",
+        PEER_PY,
+        "worker_egret.py",
+        ["--model", "btheta", "--angle-limits"],
+        True,
+    ),
+    "egret_ptdf": (
+        "Egret PTDF (lazy=False)",
+        PEER_PY,
+        "worker_egret.py",
+        ["--model", "ptdf"],
+        False,
+    ),
+    "pandapower": ("pandapower rundcopp", MAIN_PY, "worker_pandapower.py", [], False),
+    "pypsa": ("PyPSA + linopy + HiGHS", PEER_PY, "worker_pypsa.py", [], False),
+}
 
 
-def run(py: Path, script: str, args: list[str], timeout: float) -> tuple[dict | None, str, float]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    t = time.perf_counter()
-    try:
-        p = subprocess.run(
-            [str(py), str(HERE / script), *args],
-            capture_output=True,
+class Worker:
+    """One tool's subprocess for one case; stdout lines are read by a thread into a queue."""
+
+    def __init__(self, key: str, case: str, log_dir: Path):
+        _, py, script, extra, _ = TOOLS[key]
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        self.err = open(log_dir / f"{case}.{key}.stderr", "w")
+        self.p = subprocess.Popen(
+            [str(py), str(HERE / script), case, *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err,
             text=True,
-            timeout=timeout,
             cwd=ROOT,
             env=env,
         )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        done = [json.loads(x[7:]) for x in out.splitlines() if x.startswith("RESULT ")]
-        msg = f"timeout after {timeout:.0f} s"
-        if done:  # report the repeats that finished before the limit
-            res = done[-1]
-            res["status"] = f"{res['status']}; {msg} ({res['repeats']} repeat(s) done)"
-            return res, "", time.perf_counter() - t
-        return None, msg, time.perf_counter() - t
-    wall = time.perf_counter() - t
-    done = [json.loads(x[7:]) for x in p.stdout.splitlines() if x.startswith("RESULT ")]
-    if done:
-        return done[-1], "", wall
-    tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
-    return None, f"error (rc {p.returncode}): {tail[0][:300]}", wall
+        self.q: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.p.stdout:
+            if line.startswith(("READY ", "RESULT ")):
+                tag, body = line.split(" ", 1)
+                self.q.put((tag, json.loads(body)))
+        self.q.put(("EOF", None))
+
+    def wait(self, tag: str, timeout: float) -> dict | str:
+        """The next ``tag`` message, or a string saying why there is none."""
+        end = time.perf_counter() + timeout
+        while True:
+            try:
+                got, body = self.q.get(timeout=max(end - time.perf_counter(), 0.001))
+            except queue.Empty:
+                self.stop()
+                return f"timeout after {timeout:.0f} s"
+            if got == tag:
+                return body
+            if got == "EOF":
+                self.p.wait()
+                self.err.flush()
+                tail = Path(self.err.name).read_text().strip().splitlines()[-1:] or ["?"]
+                self.stop()
+                return f"error (rc {self.p.returncode}): {tail[0][:300]}"
+
+    def go(self, timeout: float) -> dict | str:
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+        return self.wait("RESULT", timeout)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.err.close()
+
+
+def run_case(case: str, keys: list[str], a, log_dir: Path) -> list[dict]:
+    rows = {k: {"case": case, "key": k, "tool": TOOLS[k][0], "angle_limits": TOOLS[k][4],
+                "runs": [], "loadavg_1min": []} for k in keys}  # fmt: skip
+    workers = {}
+    buses = next(c["buses"] for c in a.prepared if c["case"] == case)
+    if "egret_ptdf" in rows and buses > a.ptdf_max_buses:  # dense PTDF rows in Pyomo
+        rows["egret_ptdf"]["status"] = f"not run: {buses} buses > --ptdf-max-buses"
+        keys = [k for k in keys if k != "egret_ptdf"]
+    for k in keys:  # load (parse) phase, one tool at a time, not timed against the tool
+        w = Worker(k, case, log_dir)
+        ready = w.wait("READY", a.load_timeout)
+        if isinstance(ready, str):
+            rows[k]["status"] = f"load: {ready}"
+            w.stop()
+        else:
+            rows[k].update(ready)
+            workers[k] = w
+    for rnd in range(a.repeats):
+        for k in list(workers):
+            rows[k]["loadavg_1min"].append(os.getloadavg()[0])
+            res = workers[k].go(a.timeout)
+            r = rows[k]
+            if isinstance(res, str):
+                r["status"] = res if not r["runs"] else f"{res} in run {rnd + 1}"
+                print(f"{case:16s} {r['tool']:34s} run {rnd + 1}: {res}", flush=True)
+                del workers[k]
+                continue
+            r["runs"].append(res)
+            print(
+                f"{case:16s} {r['tool']:34s} run {rnd + 1}: {res['status']:10.10s} "
+                f"obj={res.get('objective', float('nan')):.10g} total={res['total']:.3f}s "
+                f"load={r['loadavg_1min'][-1]:.1f}",
+                flush=True,
+            )
+            if res["status"] != "optimal" or res["total"] > a.slow:  # no more repeats
+                workers.pop(k).stop()
+    for w in workers.values():
+        w.p.stdin.close()
+        w.stop()
+    for r in rows.values():
+        r.setdefault("status", r["runs"][-1]["status"] if r["runs"] else "no run")
+    return list(rows.values())
 
 
 def versions() -> dict:
@@ -87,15 +172,15 @@ def versions() -> dict:
         "for p in sys.argv[1:]}))"
     )
     out = {}
-    for py, pkgs in (
-        (MAIN_PY, ["pandapower", "pandas", "numpy", "scipy", "highspy", "pyomo"]),
+    for env, py, pkgs in (
+        ("main venv", MAIN_PY, ["pandapower", "pandas", "numpy", "scipy", "highspy", "pyomo"]),
         (
+            "peers venv",
             PEER_PY,
             ["pypsa", "linopy", "gridx-egret", "pyomo", "highspy", "pandas", "numpy", "scipy"],
         ),
     ):
         r = subprocess.run([str(py), "-c", code, *pkgs], capture_output=True, text=True)
-        env = "main .venv" if py == MAIN_PY else "peers .venv"
         out[env] = json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-300:]}
         out[env]["python"] = subprocess.run(
             [str(py), "-V"], capture_output=True, text=True
@@ -105,81 +190,54 @@ def versions() -> dict:
 
 def machine() -> dict:
     cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f"{kb / 2**20:.0f} GiB"
-    except (OSError, ValueError):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "os": platform.platform()}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": f"{kb / 2**20:.0f} GiB",
+        "os": platform.platform(),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", nargs="*", default=CASES)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", nargs="*", default=CASES, help=f"default {CASES}; also {SMALL}")
+    ap.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS))
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--timeout", type=float, default=300.0, help="per tool and case, seconds")
+    ap.add_argument("--timeout", type=float, default=120.0, help="cap per run, seconds")
+    ap.add_argument("--load-timeout", type=float, default=300.0, help="cap per parse, s")
+    ap.add_argument("--slow", type=float, default=60.0, help="no repeat after a run this long")
+    ap.add_argument(
+        "--ptdf-max-buses",
+        type=int,
+        default=5000,
+        help="run Egret's PTDF only up to this size (its dense rows would need tens of GB)",
+    )
     ap.add_argument("--no-report", action="store_true")
     a = ap.parse_args()
     out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    t_start = time.time()
-    prep, err, _ = run(MAIN_PY, "prepare.py", a.cases, 600)
-    if prep is None:
-        sys.exit(f"prepare failed: {err}")
-    rows = []
+    log_dir = out_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    raw = {"started": time.time(), "machine": machine(), "versions": versions()}
+    raw.update(repeats=a.repeats, timeout=a.timeout, slow=a.slow, rows=[])
+    prep = subprocess.run(
+        [str(MAIN_PY), str(HERE / "prepare.py"), *a.cases, "case118_ieee"],  # + warm-up
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    if prep.returncode != 0:
+        sys.exit(f"prepare failed: {prep.stderr[-2000:]}")
+    a.prepared = json.loads(prep.stdout.split("RESULT ", 1)[1])
+    raw["cases"] = [c for c in a.prepared if c["case"] in a.cases]
     for case in a.cases:
-        for label, py, script, extra, only in TOOLS:
-            if only is not None and case not in only:
-                continue
-            case_arg = "case9241pegase" if "--source" in extra else case
-            load1 = os.getloadavg()[0]
-            res, err, wall = run(
-                py, script, [case_arg, "--repeats", str(a.repeats), *extra], a.timeout
-            )
-            row = {"case": case, "tool": label, "wall_s": wall, "loadavg_1min": load1}
-            row.update(res if res is not None else {"status": err})
-            rows.append(row)
-            print(
-                f"{case:16s} {label:34s} {row['status']:10.10s} "
-                f"obj={row.get('objective', float('nan')):.8g} "
-                f"total={row.get('total') or float('nan'):.3f}s wall={wall:.1f}s "
-                f"load={load1:.1f}",
-                flush=True,
-            )
-            (out_dir / "raw.json").write_text(
-                json.dumps(
-                    {
-                        "cases": prep,
-                        "rows": rows,
-                        "versions": None,
-                        "machine": machine(),
-                        "started": t_start,
-                        "repeats": a.repeats,
-                        "timeout": a.timeout,
-                    },
-                    indent=1,
-                )
-            )
-    raw = {
-        "cases": prep,
-        "rows": rows,
-        "versions": versions(),
-        "machine": machine(),
-        "started": t_start,
-        "finished": time.time(),
-        "repeats": a.repeats,
-        "timeout": a.timeout,
-        "loadavg_end": os.getloadavg(),
-    }
-    (out_dir / "raw.json").write_text(json.dumps(raw, indent=1))
+        raw["rows"] += run_case(case, a.tools, a, log_dir)
+        raw["finished"] = time.time()
+        (out_dir / "raw.json").write_text(json.dumps(raw, indent=1))
     if not a.no_report:
         subprocess.run([str(MAIN_PY), str(HERE / "report.py")], check=True, cwd=ROOT)
 

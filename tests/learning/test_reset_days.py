@@ -57,9 +57,19 @@ def test_der_selection_day_is_the_scenario_seed_and_unknown_keys_are_refused():
     assert by_day[agent]["centroid_buses"] != other[agent]["centroid_buses"]
     with pytest.raises(ValueError, match=r"reset\(options=\{'day': -1\}\): a non-negative"):
         env.reset(options={"day": -1})
-    with pytest.raises(ValueError, match=r"reset options \['dya'\] unknown"):
+    with pytest.warns(UserWarning, match=r"reset options \['dya'\] ignored"):
         env.reset(options={"dya": 4})
     vec = make_env("der-selection", num_envs=2)
     _, infos = vec.reset(options={"days": [4, 99]})
     assert infos[0]["centroid_buses"] == by_seed[agent]["centroid_buses"]
     assert infos[1]["centroid_buses"] == other[agent]["centroid_buses"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["der-dispatch", "transmission-dispatch", "voltage-control", "voltage-control-discrete"],
+)
+def test_a_misspelt_reset_option_is_named_in_a_warning(name):
+    env = make_env(name)
+    with pytest.warns(UserWarning, match=r"reset options \['dya'\] ignored; .* takes day"):
+        env.reset(seed=0, options={"dya": 3})

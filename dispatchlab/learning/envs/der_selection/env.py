@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from dispatchlab.learning.envs.base import Oracle
+from dispatchlab.learning.envs.base import Oracle, check_reset_options
 from dispatchlab.learning.envs.der_selection.config import DERSelectionConfig
 from dispatchlab.learning.envs.der_selection.lp import (
     microgrid_zones,
@@ -87,11 +87,7 @@ class DERSelectionEnv(ParallelEnv):
         ``seed=d``: a day is its scenario seed, as in der-dispatch), ``{"centroids": [bus
         ids]}`` fixes the centroid buses; any other key is an error, never ignored."""
         options = options or {}
-        unknown = sorted(set(options) - {"day", "centroids"})
-        if unknown:
-            raise ValueError(
-                f"reset options {unknown} unknown; der-selection takes 'day', 'centroids'"
-            )
+        check_reset_options("der-selection", options, ("day", "centroids"))
         day = options.get("day")
         if day is not None:
             if isinstance(day, bool) or not float(day).is_integer() or day < 0:

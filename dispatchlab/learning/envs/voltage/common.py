@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from dispatchlab.cases.case import Case
+from dispatchlab.learning.envs.base import check_reset_options
 from dispatchlab.learning.envs.voltage.config import ProfileConfig
 from dispatchlab.learning.envs.voltage.costs import CostWeights
 from dispatchlab.learning.envs.voltage.pf import MatOp
@@ -206,6 +207,7 @@ def check_day(day, n_days: int, labels: Sequence[str] = ()) -> int:
 def days_option(options: dict | None, n: int) -> list[int | None]:
     """Per-scenario base days from reset ``options``: ``{"day": d}`` (every scenario) or
     ``{"days": [d0, …]}`` (one per scenario); None where not given."""
+    check_reset_options("a voltage env", options, ("day", "days"))
     options = options or {}
     if "days" in options:
         days = list(options["days"])

@@ -81,18 +81,28 @@ def powerflow(
     _print_mapping(f"AC power flow of {case.name}: converged", result.summary())
 
 
+#: the Result tables ``solve --show`` prints
+SHOW_TABLES = ("bus", "gen", "branch", "der", "storage", "system", "none")
+
+
 @app.command("solve")
 def solve_command(
     name: str = typer.Argument(..., help="A library name or a .m/.json file."),
     problem: str = typer.Option("dcopf", "--problem", "-p", help="ed, dcopf, multiperiod, sced …"),
     formulation: str = typer.Option(
-        None, help="copperplate, btheta, ptdf or lazy (dcopf) (default per problem)."
+        None,
+        help="copperplate, btheta, ptdf; for dcopf also lazy and auto, its default "
+        "(lazy PTDF rows from 1000 buses on, else btheta).",
     ),
     backend: str = typer.Option(
-        "auto", help="auto (HiGHS for LPs, Clarabel for QPs), highs, clarabel or pyomo."
+        "auto",
+        help="auto (the merit order for a copper-plate single-period ed, else HiGHS for LPs, "
+        "Clarabel for QPs), highs, clarabel, pyomo or merit.",
     ),
     periods: str = typer.Option(None, help="Multi-period: a number of steps (≥ 1) or 'all'."),
-    show: str = typer.Option("bus", help="Table to print: bus, gen, branch, der, storage, none."),
+    show: str = typer.Option(
+        "bus", help="Table to print: bus, gen, branch, der, storage, system, none."
+    ),
     rows: int = typer.Option(20, min=0, help="Print at most this many rows of the table."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     allow_shedding: bool = typer.Option(
@@ -102,6 +112,10 @@ def solve_command(
     """Solve a dispatch problem and print its summary and one result table (LMPs by default)."""
     from dispatchlab.solvers.api import solve
 
+    if show not in SHOW_TABLES:  # before solving: a typo should not cost a solve
+        raise typer.BadParameter(
+            f"unknown table '{show}'; use one of {SHOW_TABLES}", param_hint="--show"
+        )
     options = {} if formulation is None else {"formulation": formulation}
     if periods is not None:
         options["periods"] = _periods(periods)
@@ -120,10 +134,7 @@ def solve_command(
     if result.diagnosis is not None and len(result.diagnosis):
         _print_frame("diagnosis: slack needed", result.diagnosis, rows)
     if show != "none" and result.optimal:
-        frame = getattr(result, show, None)
-        if frame is None:
-            raise typer.BadParameter(f"unknown table '{show}'", param_hint="--show")
-        _print_frame(f"{show} table", frame, rows)
+        _print_frame(f"{show} table", getattr(result, show), rows)
     if not result.optimal:
         raise typer.Exit(1)
 

@@ -74,3 +74,29 @@ def test_solve_infeasible_then_with_shedding(tmp_path):
     summary = json.loads(shed.output)
     assert summary["shed_mw"] == pytest.approx(50.0, abs=1e-6)
     assert summary["shedding"] == "50 MW of load shed at VOLL (allow_shedding=True)"
+
+
+def test_solve_unknown_show_table_is_refused_before_solving(monkeypatch):
+    import dispatchlab.solvers.api as api
+
+    monkeypatch.setattr(api, "solve", lambda *a, **k: pytest.fail("solved despite --show typo"))
+    result = runner.invoke(app, ["solve", "pglib/case5_pjm", "--show", "busses"])
+    assert result.exit_code == 2
+    assert "unknown table 'busses'" in result.output and "system" in result.output
+
+
+def test_solve_show_system_and_merit_backend():
+    result = runner.invoke(
+        app, ["solve", "pglib/case5_pjm", "-p", "ed", "--backend", "merit", "--show", "system"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "system table" in result.output and "price_usd_per_mwh" in result.output
+
+
+def test_solve_unknown_dcopf_formulation_lists_lazy_and_auto():
+    result = runner.invoke(app, ["solve", "pglib/case5_pjm", "--formulation", "lazzy"])
+    assert result.exit_code == 2
+    assert (
+        "unknown formulation 'lazzy' for dcopf; use one of "
+        "('copperplate', 'btheta', 'ptdf', 'lazy', 'auto')" in " ".join(result.output.split())
+    )

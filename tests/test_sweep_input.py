@@ -162,3 +162,42 @@ def test_a_task_function_in_stdin_main_is_refused_with_advice(tmp_path):
         "(stdin, -c or a notebook), which worker processes cannot import: move it to a .py "
         "module on sys.path and name it 'module:function'"
     )
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"timeout_s": -1.0}, "timeout_s must be > 0 (or None: no limit), got -1.0"),
+        ({"memory_mb": -5.0}, "memory_mb must be > 0 (or None: no limit), got -5.0"),
+        ({"workers": 0}, "workers must be a whole number ≥ 1, got 0"),
+        ({"retries": -1}, "retries must be a whole number ≥ 0, got -1"),
+        ({"flush_every": 0}, "flush_every must be a whole number ≥ 1, got 0"),
+    ],
+)
+def test_run_sweep_refuses_bounds_that_ran_silently_wrong(bounds, message, tmp_path):
+    tasks = make_grid(["pglib/case5_pjm"], 1, ["dcopf"], [0])
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_sweep(
+            "dispatchlab.sweep.tasks:solve_scaled_load",
+            tasks,
+            tmp_path / "out",
+            progress=False,
+            **bounds,
+        )
+    assert not (tmp_path / "out").exists()  # refused before the store is opened
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--timeout", "-1", "error: timeout_s must be > 0 (or None: no limit), got -1.0"),
+        ("--workers", "0", "Invalid value for '--workers': Input should be greater than or"),
+        ("--flush-every", "0", "Invalid value for '--flush-every': Input should be greater than"),
+    ],
+)
+def test_sweep_cli_bounds_exit_2(flag, value, message, tmp_path):
+    result = runner.invoke(
+        app, ["sweep", "pglib/case5_pjm", "-n", "1", "-o", str(tmp_path / "o"), flag, value]
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())

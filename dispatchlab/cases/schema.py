@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 INF = float("inf")
 
@@ -208,3 +209,13 @@ TABLES: dict[str, tuple[str, dict[str, Column]]] = {
     "reserves": ("req_id", RESERVE_COLUMNS),
     "contingencies": ("row", CONTINGENCY_COLUMNS),
 }
+
+
+def der_table(rows: list[dict]) -> pd.DataFrame:
+    """DER rows as a table; keys a row leaves out take the schema default (not NaN)."""
+    frame = pd.DataFrame(rows)
+    for name in frame.columns:
+        default = DER_COLUMNS[name].default
+        if default is not None and frame[name].isna().any():
+            frame[name] = frame[name].fillna(default)
+    return frame

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dispatchlab.cases.case import Case, TimeSeries
-from dispatchlab.cases.schema import DER_COLUMNS
+from dispatchlab.cases.schema import der_table
 from dispatchlab.cases.timeseries import profile
 
 __all__ = ["SEED004_UNITS", "ieee30_seed004", "non_radial_branches"]
@@ -70,16 +70,6 @@ EMERGENCY_SCALE = 1.25  #: rate_c = this × rate_a (a common short-term emergenc
 LSE_OFFER_USD_PER_MWH = 120.0  #: demand response clears only above the gas turbines' cost
 WIND_OM_USD_PER_MWH = 2.0  #: wind's variable O&M cost
 START, PERIODS, STEP = "2016-03-01", 8640, "15min"
-
-
-def _ders(rows: list[dict]) -> pd.DataFrame:
-    """DER rows as a table; keys a row leaves out take the schema default (not NaN)."""
-    frame = pd.DataFrame(rows)
-    for name in frame.columns:
-        default = DER_COLUMNS[name].default
-        if default is not None and frame[name].isna().any():
-            frame[name] = frame[name].fillna(default)
-    return frame
 
 
 def load_shape(start: str = START, periods: int = PERIODS) -> np.ndarray:
@@ -202,7 +192,7 @@ def ieee30_seed004() -> Case:
         branches=branches,
         loads=loads,
         reserves={"zone": [-1], "up_mw": [15.0], "down_mw": [10.0]},
-    ).with_ders(_ders(_der_rows()))
+    ).with_ders(der_table(_der_rows()))
     ctg = non_radial_branches(case)
     contingencies = pd.DataFrame(
         {

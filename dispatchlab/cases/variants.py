@@ -11,22 +11,11 @@ import numpy as np
 import pandas as pd
 
 from dispatchlab.cases.case import Case
-from dispatchlab.cases.schema import DER_COLUMNS
+from dispatchlab.cases.schema import der_table
 
 # seed004 lives in its own module (issue 18); re-exported: the library looks variants up here
 from dispatchlab.cases.seed004 import SEED004_UNITS, ieee30_seed004  # noqa: F401
 from dispatchlab.cases.timeseries import attach_profiles
-
-
-def _ders(rows: list[dict]) -> pd.DataFrame:
-    """DER rows as a table; keys a row leaves out take the schema default (not NaN)."""
-    frame = pd.DataFrame(rows)
-    for name in frame.columns:
-        default = DER_COLUMNS[name].default
-        if default is not None and frame[name].isna().any():
-            frame[name] = frame[name].fillna(default)
-    return frame
-
 
 #: the load profiles of the seed001 / seed002 feeders, given to the loads in turn (load-id
 #: order): a feeder of mixed customers, so the feeder total is an aggregate shape (annual
@@ -116,7 +105,7 @@ def ieee33_seed000() -> Case:
         )
         for b in (8, 24, 29)
     ]
-    case = _ieee33().with_ders(_ders(rows))
+    case = _ieee33().with_ders(der_table(rows))
     case = attach_profiles(
         case,
         start="2016-07-01",
@@ -190,7 +179,7 @@ def _seed001(scale: float) -> Case:
         dict(bus=b, kind="svc", q_min_mvar=-0.1 * scale, q_max_mvar=0.1 * scale, name=f"SVC{b}")
         for b in (8, 18, 19)
     ]
-    case = _with_voltage_band(_ieee33().with_ders(_ders(rows)), 0.94, 1.06)
+    case = _with_voltage_band(_ieee33().with_ders(der_table(rows)), 0.94, 1.06)
     return with_feeder_day(case, "2016-07-15", "1h", seed=1)
 
 
@@ -232,7 +221,7 @@ def ieee33_seed002() -> Case:
         for b in (17, 25, 32)
     ]
     rows.append(dict(bus=15, kind="svg", q_min_mvar=-0.3, q_max_mvar=0.3, name="SVG15"))
-    case = base.replace(buses=buses, gens=gens, branches=br).with_ders(_ders(rows))
+    case = base.replace(buses=buses, gens=gens, branches=br).with_ders(der_table(rows))
     case = with_feeder_day(case, "2016-07-15", "15min", seed=2)
     return _named(case, "ieee33-seed002", "seed002 §4 (DG and SVG sizes chosen)")
 

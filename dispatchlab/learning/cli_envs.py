@@ -82,7 +82,11 @@ def evaluate_command(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--episodes / --max-steps") from None
-    summary = summarize(evaluate(instance, act, config, safety=layer or False)).iloc[0]
+    try:  # a --day the env does not have is refused by its reset: one line, exit 2
+        steps = evaluate(instance, act, config, safety=layer or False)
+    except BAD_INPUT as err:
+        raise bad_input(err) from err
+    summary = summarize(steps).iloc[0]
     if layer is not None:
         stats = layer.stats
         summary["safety_repaired_share"] = stats.repaired_share

@@ -26,6 +26,8 @@ BACKENDS = ("auto", "highs", "clarabel", "pyomo", "merit")
 #: ``formulation="auto"`` (the dcopf default) turns to lazy PTDF rows from this many buses
 #: on (timed on the shipped cases: docs/solvers.md, "Why auto picks what it picks")
 AUTO_LAZY_MIN_BUSES = 1000
+#: what dcopf's ``formulation`` takes (None = auto)
+DCOPF_FORMULATIONS = ("copperplate", "btheta", "ptdf", "lazy", "auto", None)
 
 #: problem name -> (network formulation of a fixed model, multi-period by default); ``solve``
 #: resolves dcopf's ``formulation=None``/``"auto"`` with :func:`choose_dc_formulation`
@@ -65,6 +67,11 @@ def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; use one of {BACKENDS}")
     why = None
+    if problem == "dcopf" and options.get("formulation") not in DCOPF_FORMULATIONS:
+        raise ValueError(
+            f"unknown formulation '{options['formulation']}' for dcopf; "
+            f"use one of {DCOPF_FORMULATIONS[:-1]}"
+        )
     if problem == "dcopf" and options.get("formulation") in (None, "auto"):
         options["formulation"], why = choose_dc_formulation(case, backend, options)
     if problem == "dcopf" and options.get("formulation") == "lazy":

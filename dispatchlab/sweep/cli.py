@@ -34,12 +34,12 @@ def sweep_command(
     function: str = typer.Option(DEFAULT_FUNCTION, help="Task function, module:function."),
     backend: str = typer.Option("local", help="local (process pool) or ray."),
     address: str = typer.Option(None, help="Ray: 'auto' or HOST:PORT (none: a local Ray)."),
-    workers: int = typer.Option(None, help="Local processes (default: all cores)."),
-    timeout: float = typer.Option(None, help="Seconds per task before it is killed."),
-    memory_mb: float = typer.Option(None, help="MiB of address space a task may add."),
-    retries: int = typer.Option(1, help="Re-runs of a task whose worker died."),
+    workers: int = typer.Option(None, min=1, help="Local processes (default: all cores)."),
+    timeout: float = typer.Option(None, help="Seconds per task before it is killed (> 0)."),
+    memory_mb: float = typer.Option(None, help="MiB of address space a task may add (> 0)."),
+    retries: int = typer.Option(1, min=0, help="Re-runs of a task whose worker died."),
     retry_failed: bool = typer.Option(False, help="Re-run tasks stored as failed."),
-    flush_every: int = typer.Option(200, help="Rows per Parquet partition (at most)."),
+    flush_every: int = typer.Option(200, min=1, help="Rows per Parquet partition (at most)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Run (or resume) a sweep of CASES × scenarios × methods × seeds; print a summary.

@@ -71,6 +71,29 @@ class SweepReport:
         return {k: getattr(self, k) for k in keys} | {"task_s": self.task_s}
 
 
+def check_bounds(
+    workers: int | None,
+    timeout_s: float | None,
+    memory_mb: float | None,
+    retries: int,
+    flush_every: int,
+) -> None:
+    """Refuse bounds that would run silently wrong: ``timeout_s=-1`` killed every task at once,
+    ``memory_mb=-5`` made every worker die (exit 127), ``workers=0``/``retries=-1``/
+    ``flush_every=0`` were taken as something else without a word."""
+    wrong = []
+    for name, value, least in (("workers", workers, 1), ("flush_every", flush_every, 1)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < least):
+            wrong.append(f"{name} must be a whole number ≥ {least}, got {value!r}")
+    if isinstance(retries, bool) or int(retries) != retries or retries < 0:
+        wrong.append(f"retries must be a whole number ≥ 0, got {retries!r}")
+    for name, value in (("timeout_s", timeout_s), ("memory_mb", memory_mb)):
+        if value is not None and not value > 0:  # NaN fails too
+            wrong.append(f"{name} must be > 0 (or None: no limit), got {value!r}")
+    if wrong:
+        raise ValueError("; ".join(wrong))
+
+
 def make_backend(
     backend: str,
     function: str,
@@ -159,6 +182,7 @@ def run_sweep(
     ``out_dir`` or a Ray address with no cluster raise :class:`SweepError`.
     """
     check_tasks(function, tasks)  # fail fast, in the parent, on a bad name
+    check_bounds(workers, timeout_s, memory_mb, retries, flush_every)
     runner = make_backend(
         backend, function, workers=workers, address=address,
         timeout_s=timeout_s, memory_mb=memory_mb, retries=retries,

@@ -57,3 +57,12 @@ def test_unknown_policy_is_named() -> None:
     env = make_env("voltage-control")
     with pytest.raises(ValueError, match="unknown policy 'greedy'"):
         evaluate(env, "greedy", EvaluationConfig(max_steps=1, progress=False))
+
+
+def test_evaluate_cli_day_the_env_lacks_is_bad_input() -> None:
+    result = CliRunner().invoke(
+        app, ["evaluate", "transmission-dispatch", "--day", "99999", "--max-steps", "1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error: day(s) [99999] not in the 'train' split (days 0…59)" in result.output

@@ -37,3 +37,20 @@ def test_evaluate_cli_rejects_unknown_environment() -> None:
     result = CliRunner().invoke(app, ["evaluate", "grid"])
     assert result.exit_code != 0
     assert "unknown environment 'grid'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rounds", "0"], "error: Seed000Config.rounds must be a positive integer, got 0"),
+        (["--case", "pglib/case14_ieee"], "error: case 'pglib/case14_ieee' needs a time series"),
+        (["--case", "nope-case"], "error: unknown case 'nope-case'"),
+    ],
+)
+def test_train_bad_input_is_one_line_and_exit_2(args, message, tmp_path) -> None:
+    result = CliRunner().invoke(
+        app, ["train", "seed000", "--quick", "-o", str(tmp_path / "x.npz"), *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.npz").exists()

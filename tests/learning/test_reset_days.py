@@ -45,3 +45,31 @@ def test_voltage_day_picks_among_several_profile_days():
     assert not np.allclose(env.core.load_p, load_winter)  # another base day
     env.reset(seed=0, options={"day": 0})
     np.testing.assert_array_equal(env.core.load_p, load_winter)  # same day, same seed
+
+
+def test_der_selection_day_is_the_scenario_seed_and_unknown_keys_are_refused():
+    env = make_env("der-selection")
+    _, by_day = env.reset(seed=99, options={"day": 4})
+    _, by_seed = env.reset(seed=4)
+    _, other = env.reset(seed=99)
+    agent = env.possible_agents[0]
+    assert by_day[agent]["centroid_buses"] == by_seed[agent]["centroid_buses"]
+    assert by_day[agent]["centroid_buses"] != other[agent]["centroid_buses"]
+    with pytest.raises(ValueError, match=r"reset\(options=\{'day': -1\}\): a non-negative"):
+        env.reset(options={"day": -1})
+    with pytest.warns(UserWarning, match=r"reset options \['dya'\] ignored"):
+        env.reset(options={"dya": 4})
+    vec = make_env("der-selection", num_envs=2)
+    _, infos = vec.reset(options={"days": [4, 99]})
+    assert infos[0]["centroid_buses"] == by_seed[agent]["centroid_buses"]
+    assert infos[1]["centroid_buses"] == other[agent]["centroid_buses"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["der-dispatch", "transmission-dispatch", "voltage-control", "voltage-control-discrete"],
+)
+def test_a_misspelt_reset_option_is_named_in_a_warning(name):
+    env = make_env(name)
+    with pytest.warns(UserWarning, match=r"reset options \['dya'\] ignored; .* takes day"):
+        env.reset(seed=0, options={"dya": 3})

@@ -19,7 +19,8 @@ says why). This module is the glue to dispatchlab's PettingZoo parallel environm
   on-policy: collect ``frames_per_batch`` steps, update) and :func:`policy_callable` wraps a
   trained agent for :func:`dispatchlab.learning.evaluate.evaluate`.
 - :func:`module_arrays` / :func:`load_module_arrays`: weights as numpy arrays, so checkpoints
-  stay ``.npz`` (:mod:`dispatchlab.learning.checkpoint`, never pickle).
+  stay ``.npz`` (:mod:`dispatchlab.learning.checkpoint`, never pickle); :class:`AgentWeights`
+  gives every agent its ``state_dict`` / ``load_state_dict`` from them.
 """
 
 from __future__ import annotations
@@ -368,3 +369,25 @@ def load_module_arrays(modules: Mapping[str, nn.Module], arrays: Mapping[str, np
             raise KeyError(f"weights of '{name}': missing {missing[:5]}, unknown {unknown[:5]}")
         state.update({k: torch.from_numpy(np.array(v)) for k, v in given.items()})
         module.load_state_dict(state, strict=True)
+
+
+def loss_values(losses: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """The ``loss_*`` terms of a TorchRL loss output as floats (what :func:`train` logs)."""
+    return {k: float(v.detach()) for k, v in losses.items() if k.startswith("loss_")}
+
+
+class AgentWeights:
+    """An agent's checkpoint: its loss module (every network and target) and scaler(s)."""
+
+    loss: nn.Module
+    scaler: ObsScaler
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"loss": self.loss, "scaler": self.scaler}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The weights of :meth:`_modules` as numpy arrays (:func:`module_arrays`)."""
+        return module_arrays(self._modules())
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        load_module_arrays(self._modules(), arrays)

@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from tensordict import TensorDict
 from tensordict.nn import NormalParamExtractor, TensorDictModule, TensorDictSequential
@@ -37,10 +36,10 @@ from torchrl.objectives import ValueEstimators as VE
 from dispatchlab.learning.agents.torchrl_common import (
     AGENTS,
     AgentSpaces,
+    AgentWeights,
     ObsScaler,
     PaddedActions,
-    load_module_arrays,
-    module_arrays,
+    loss_values,
 )
 
 # TorchRL sets its logger's level when imported, then logs every buffer allocation at INFO.
@@ -139,7 +138,30 @@ class _MaskedDuelingQ(nn.Module):
         return out + (self.mask - 1.0) * 1e9
 
 
-class DQNAgent:
+class _OffPolicyAgent(AgentWeights):
+    """Replay-buffer bookkeeping shared by :class:`DQNAgent` and :class:`ContinuousAgent`."""
+
+    config: OffPolicyConfig
+    replay: TensorDictReplayBuffer
+    steps: int
+
+    def record(self, td: TensorDict) -> dict[str, float] | None:
+        """Store one transition; update when due. Returns the losses of this step's updates."""
+        self.replay.add(td)
+        self.steps += 1
+        c = self.config
+        if self.steps < max(c.learning_starts, c.batch_size):
+            return None
+        out: dict[str, float] = {}
+        for _ in range(c.updates_per_step):
+            out = self.update(self.replay.sample())
+        return out
+
+    def update(self, batch: TensorDict) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class DQNAgent(_OffPolicyAgent):
     """Independent (double, dueling) DQN per agent on TorchRL's ``DQNLoss``."""
 
     on_policy = False
@@ -190,9 +212,6 @@ class DQNAgent:
         )
         return loss
 
-    def _modules(self) -> dict[str, nn.Module]:
-        return {"loss": self.loss, "scaler": self.scaler}
-
     def epsilon(self) -> float:
         """Linear decay from eps_start to eps_end over eps_decay_steps env steps."""
         c = self.config
@@ -210,18 +229,6 @@ class DQNAgent:
             td[AGENTS, "action"] = nn.functional.one_hot(idx, act.shape[-1]).to(act.dtype)
         return td
 
-    def record(self, td: TensorDict) -> dict[str, float] | None:
-        """Store one transition; update when due. Returns the losses of this step's updates."""
-        self.replay.add(td)
-        self.steps += 1
-        c = self.config
-        if self.steps < max(c.learning_starts, c.batch_size):
-            return None
-        out: dict[str, float] = {}
-        for _ in range(c.updates_per_step):
-            out = self.update(self.replay.sample())
-        return out
-
     def update(self, batch: TensorDict) -> dict[str, float]:
         """One gradient step of the TD loss on ``batch``, then the target-update counter."""
         loss = self.loss(batch)["loss"]
@@ -232,13 +239,6 @@ class DQNAgent:
         self.target.step()
         self.updates += 1
         return {"loss": float(loss.detach())}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Online and target weights and the observation scaler(s), as numpy arrays."""
-        return module_arrays(self._modules())
-
-    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
-        load_module_arrays(self._modules(), arrays)
 
 
 def gaussian_actor(
@@ -270,7 +270,7 @@ def gaussian_actor(
     )
 
 
-class ContinuousAgent:
+class ContinuousAgent(_OffPolicyAgent):
     """DDPG / TD3 / SAC per agent, or MADDPG / MATD3 / MASAC with ``centralized_critic``."""
 
     on_policy = False
@@ -350,18 +350,6 @@ class ContinuousAgent:
             td[AGENTS, "action"] = (act + noise).clamp(-1.0, 1.0)
         return td
 
-    def record(self, td: TensorDict) -> dict[str, float] | None:
-        """Store one transition; update when due. Returns the losses of this step's updates."""
-        self.replay.add(td)
-        self.steps += 1
-        c = self.config
-        if self.steps < max(c.learning_starts, c.batch_size):
-            return None
-        out: dict[str, float] = {}
-        for _ in range(c.updates_per_step):
-            out = self.update(self.replay.sample())
-        return out
-
     def update(self, batch: TensorDict) -> dict[str, float]:
         """Critic (and entropy) step every call; actor step every ``policy_delay`` for TD3."""
         losses = self.loss(batch)
@@ -377,11 +365,4 @@ class ContinuousAgent:
             self.optim_actor.step()
             self.target.step()
         self.updates += 1
-        return {k: float(v.detach()) for k, v in losses.items() if k.startswith("loss_")}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Actor, critics, targets, entropy temperature and scaler as numpy arrays."""
-        return module_arrays({"loss": self.loss, "scaler": self.scaler})
-
-    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
-        load_module_arrays({"loss": self.loss, "scaler": self.scaler}, arrays)
+        return loss_values(losses)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from tensordict import TensorDict
 from tensordict.nn import (
@@ -33,9 +32,9 @@ from torchrl.objectives import ValueEstimators as VE
 from dispatchlab.learning.agents.torchrl_common import (
     AGENTS,
     AgentSpaces,
+    AgentWeights,
     ObsScaler,
-    load_module_arrays,
-    module_arrays,
+    loss_values,
 )
 from dispatchlab.learning.agents.torchrl_offpolicy import gaussian_actor, mlp
 
@@ -81,7 +80,7 @@ class _MaskLogits(nn.Module):
         return logits + (self.mask - 1.0) * 1e9
 
 
-class OnPolicyAgent:
+class OnPolicyAgent(AgentWeights):
     """PPO or A2C on TorchRL's losses and GAE, for Discrete or Box agents (see module doc)."""
 
     on_policy = True
@@ -183,11 +182,4 @@ class OnPolicyAgent:
         nn.utils.clip_grad_norm_(self.loss.parameters(), self.config.grad_clip)
         self.optim.step()
         self.updates += 1
-        return {k: float(v.detach()) for k, v in losses.items() if k.startswith("loss_")}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Actor, critic and scaler as numpy arrays."""
-        return module_arrays({"loss": self.loss, "scaler": self.scaler})
-
-    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
-        load_module_arrays({"loss": self.loss, "scaler": self.scaler}, arrays)
+        return loss_values(losses)

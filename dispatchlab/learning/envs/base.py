@@ -14,6 +14,7 @@ Contract (docs/environments.md):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,3 +57,16 @@ def require_finite(name: str, values: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"action for '{name}' has a non-finite entry: {arr}")
     return arr
+
+
+def check_reset_options(
+    env: str, options: Mapping[str, Any] | None, known: tuple[str, ...]
+) -> None:
+    """Warn about reset option keys ``env`` does not know (a misspelt ``"day"`` would otherwise
+    play a drawn day unnoticed), naming the keys it takes. A warning, not an error: PettingZoo's
+    API contract (``parallel_api_test``) resets with arbitrary option keys."""
+    unknown = sorted(set(options or {}) - set(known))
+    if unknown:
+        warnings.warn(
+            f"reset options {unknown} ignored; {env} takes {', '.join(known)}", stacklevel=3
+        )

@@ -40,7 +40,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from dispatchlab.cases.case import Case
-from dispatchlab.learning.envs.base import Oracle
+from dispatchlab.learning.envs.base import Oracle, check_reset_options
 from dispatchlab.learning.envs.der_dispatch.config import DERDispatchConfig
 from dispatchlab.learning.envs.der_dispatch.core import OBS_FIELDS, DispatchCore, StepInfo
 from dispatchlab.learning.envs.der_dispatch.oracle import solve_oracle
@@ -216,6 +216,7 @@ class DERDispatchEnv(ParallelEnv, _ArrayAPI):
     ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
         """Start an episode; ``options={"day": d}`` plays scenario day ``d`` (the same as
         ``seed=d``: a day is its scenario seed), so every policy can play the same days."""
+        check_reset_options("der-dispatch", options, ("day",))
         day = (options or {}).get("day")
         if day is not None:
             if isinstance(day, bool) or not float(day).is_integer() or day < 0:
@@ -333,6 +334,7 @@ class VectorDERDispatchEnv(_ArrayAPI):
 
     def reset(self, seed: int | Sequence[int] | None = None, options: dict | None = None):
         """:meth:`reset_arrays`; ``options={"days": [...]}`` gives the scenario days."""
+        check_reset_options("der-dispatch (vector)", options, ("days",))
         days = (options or {}).get("days")
         return self.reset_arrays(seed if days is None else [int(d) for d in days])
 

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from dispatchlab.learning.envs.base import Oracle
+from dispatchlab.learning.envs.base import Oracle, check_reset_options
 from dispatchlab.learning.envs.der_selection.config import DERSelectionConfig
 from dispatchlab.learning.envs.der_selection.lp import (
     microgrid_zones,
@@ -83,12 +83,21 @@ class DERSelectionEnv(ParallelEnv):
 
     # --------------------------------------------------------------------------- reset
     def reset(self, seed: int | None = None, options: dict | None = None):
-        """Draw a scenario: ``options={"centroids": [bus ids]}`` fixes the centroid buses."""
+        """Draw a scenario: ``options={"day": d}`` draws scenario ``d`` (the same as
+        ``seed=d``: a day is its scenario seed, as in der-dispatch), ``{"centroids": [bus
+        ids]}`` fixes the centroid buses; any other key is an error, never ignored."""
+        options = options or {}
+        check_reset_options("der-selection", options, ("day", "centroids"))
+        day = options.get("day")
+        if day is not None:
+            if isinstance(day, bool) or not float(day).is_integer() or day < 0:
+                raise ValueError(f"reset(options={{'day': {day!r}}}): a non-negative integer")
+            seed = int(day)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         loads = self._base.loads
         buses = np.unique(loads.loc[loads["in_service"] & (loads["p_mw"] > 0), "bus"])
-        chosen = (options or {}).get("centroids")
+        chosen = options.get("centroids")
         if chosen is None:
             n = round(self.config.centroid_share * len(buses))
             chosen = np.sort(self._rng.choice(buses, n, replace=False))

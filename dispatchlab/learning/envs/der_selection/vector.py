@@ -43,9 +43,20 @@ class VectorDERSelectionEnv:
     def reset(
         self, seed: int | Sequence[int] | None = None, options: dict | None = None
     ) -> tuple[dict[str, np.ndarray], list[dict]]:
-        """Scenario i uses ``seed[i]`` (a sequence) or ``seed + i`` (an int)."""
+        """Scenario i uses ``seed[i]`` (a sequence) or ``seed + i`` (an int); ``options``:
+        the single env's, or ``{"days": [d0, …]}`` (one scenario day each)."""
         seeds = seeds_for(seed, self.num_envs)
-        outs = [env.reset(seed=s, options=options) for env, s in zip(self.envs, seeds, strict=True)]
+        each = [options] * self.num_envs
+        if options and "days" in options:
+            days = list(options["days"])
+            if len(days) != self.num_envs:
+                raise ValueError(
+                    f"reset(options={{'days': …}}) needs {self.num_envs} entries, got {len(days)}"
+                )
+            rest = {k: v for k, v in options.items() if k != "days"}
+            each = [{**rest, "day": d} for d in days]
+        pairs = zip(self.envs, seeds, each, strict=True)
+        outs = [env.reset(seed=s, options=o) for env, s, o in pairs]
         self.agents = list(self.possible_agents)
         obs = {a: np.stack([o[a] for o, _ in outs]) for a in self.agents}
         return obs, [info[self.agents[0]] for _, info in outs]

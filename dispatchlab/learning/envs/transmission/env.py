@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from dispatchlab.learning.envs.base import Oracle, require_finite
+from dispatchlab.learning.envs.base import Oracle, check_reset_options, require_finite
 from dispatchlab.learning.envs.transmission.engine import (
     ACTION_DIMS,
     KINDS,
@@ -114,6 +114,7 @@ class TransmissionDispatchEnv(ParallelEnv):
         from the split with the generator seeded by ``seed``."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+        check_reset_options("transmission-dispatch", options, ("day",))
         day = (options or {}).get("day")
         if day is None:
             day = int(self._rng.choice(self.engine.days))
@@ -221,6 +222,7 @@ class VectorTransmissionDispatchEnv:
         are more environments than days) from the split by the generator seeded by ``seed``."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+        check_reset_options("transmission-dispatch (vector)", options, ("days",))
         days = (options or {}).get("days")
         if days is None:
             pool = self.engine.days

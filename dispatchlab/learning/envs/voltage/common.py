@@ -12,16 +12,20 @@ episode.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from dispatchlab.cases.case import Case
+from dispatchlab.learning.envs.base import check_reset_options
 from dispatchlab.learning.envs.voltage.config import ProfileConfig
+from dispatchlab.learning.envs.voltage.costs import CostWeights
 from dispatchlab.learning.envs.voltage.pf import MatOp
 
 
@@ -203,6 +207,7 @@ def check_day(day, n_days: int, labels: Sequence[str] = ()) -> int:
 def days_option(options: dict | None, n: int) -> list[int | None]:
     """Per-scenario base days from reset ``options``: ``{"day": d}`` (every scenario) or
     ``{"days": [d0, …]}`` (one per scenario); None where not given."""
+    check_reset_options("a voltage env", options, ("day", "days"))
     options = options or {}
     if "days" in options:
         days = list(options["days"])
@@ -250,6 +255,14 @@ def check_agents(actions: dict, agents: Sequence[str]) -> None:
         )
 
 
+def numeric_action(actions: dict, agent: str) -> np.ndarray:
+    """``actions[agent]`` as a float array; anything not numeric is an error naming the agent."""
+    try:
+        return np.asarray(actions[agent], dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"action for '{agent}' is not numeric: {actions[agent]!r}") from None
+
+
 class SingleScenario:
     """``__init__`` / ``reset`` of the one-scenario voltage envs (mixed in before ``_Base``)."""
 
@@ -283,3 +296,64 @@ class VectorScenarios:
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_envs:
             raise IndexError(f"index {index} outside 0…{self.num_envs - 1}")
+
+
+def make_config(config: Any, options: dict, cls: type) -> Any:
+    """A ``cls`` config from an optional base plus keyword overrides (dicts allowed for its
+    ``weights`` / ``profiles``); an unknown option is an error listing the valid ones."""
+    base = config if config is not None else cls()
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; valid: {sorted(names)}")
+    subs = {"weights": CostWeights, "profiles": ProfileConfig}
+    for key, sub in subs.items():
+        if isinstance(options.get(key), dict):
+            options[key] = sub(**options[key])
+    if isinstance(options.get("profiles"), ProfileConfig) and options["profiles"].days:
+        options["profiles"] = dataclasses.replace(
+            options["profiles"], days=tuple(options["profiles"].days)
+        )
+    return dataclasses.replace(base, **options)
+
+
+def load_env_case(case: Case | str | None, default: str) -> Case:
+    """``case`` itself, the library case it names, or ``default`` when None."""
+    from dispatchlab.cases.library import load_case
+
+    if case is None:
+        return load_case(default)
+    return case if isinstance(case, Case) else load_case(case)
+
+
+class VoltageEnvBase:
+    """Construction and spaces shared by both voltage families' single and vector forms; a
+    subclass names its ``config_cls`` and ``core_cls`` and builds its spaces (and the rest of
+    its per-env state) in ``_make_spaces``."""
+
+    config_cls: ClassVar[type]
+    core_cls: ClassVar[type]
+    _obs_spaces: dict
+    _act_spaces: dict
+
+    def _setup(self, case, config, options: dict, n_scen: int) -> None:
+        self.config = make_config(config, options, self.config_cls)
+        self.case = load_env_case(case, self.config.case)
+        self.core = self.core_cls(self.case, self.config, n_scen)
+        self.possible_agents = list(self.core.agents)
+        self.agents: list[str] = []
+        self._rngs: list[np.random.Generator] = []
+        self._make_spaces()
+
+    def _make_spaces(self) -> None:
+        raise NotImplementedError
+
+    def observation_space(self, agent: str) -> Any:
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str) -> Any:
+        return self._act_spaces[agent]
+
+    def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
+        self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
+        return self._rngs

@@ -13,8 +13,7 @@ or the raw values (``"continuous"``). ``oracle()`` is the exact per-step optimum
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,18 +22,17 @@ from pettingzoo import ParallelEnv
 
 from dispatchlab.learning.envs.base import Oracle
 from dispatchlab.learning.envs.voltage.common import (
-    ProfileConfig,
     SingleScenario,
     VectorScenarios,
+    VoltageEnvBase,
     check_agents,
-    scenario_rngs,
+    numeric_action,
 )
 from dispatchlab.learning.envs.voltage.discrete_core import (
     DiscreteVoltageConfig,
     DiscreteVoltageCore,
     perception_state,
 )
-from dispatchlab.learning.envs.voltage.env import load_env_case
 from dispatchlab.solvers.result import Result
 from dispatchlab.solvers.status import Status
 
@@ -58,26 +56,13 @@ METRICS = (
 VIOLATIONS = ("voltage_band_pu",)
 
 
-def _config(config: Any, options: dict) -> DiscreteVoltageConfig:
-    base = config if config is not None else DiscreteVoltageConfig()
-    names = {f.name for f in dataclasses.fields(DiscreteVoltageConfig)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; valid: {sorted(names)}")
-    if isinstance(options.get("profiles"), dict):
-        options["profiles"] = ProfileConfig(**options["profiles"])
-    return dataclasses.replace(base, **options)
-
-
-class _Base:
+class _Base(VoltageEnvBase):
     metadata: ClassVar[dict] = {"name": "voltage-control-discrete", "render_modes": []}
 
-    def _setup(self, case, config, options: dict, n_scen: int) -> None:
-        self.config = _config(config, options)
-        self.case = load_env_case(case, self.config.case)
-        self.core = DiscreteVoltageCore(self.case, self.config, n_scen)
-        self.possible_agents = list(self.core.agents)
-        self.agents: list[str] = []
+    config_cls = DiscreteVoltageConfig
+    core_cls = DiscreteVoltageCore
+
+    def _make_spaces(self) -> None:
         c, n = self.core, self.core.flow.n_bus
         self._act_spaces = {
             a: spaces.Discrete(int(k))
@@ -98,17 +83,6 @@ class _Base:
             self._obs_spaces = {
                 a: spaces.Box(-np.inf, np.inf, (n + 5,), np.float32) for a in self.possible_agents
             }
-        self._rngs: list[np.random.Generator] = []
-
-    def observation_space(self, agent: str):
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Discrete | spaces.Box:
-        return self._act_spaces[agent]
-
-    def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
-        self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
-        return self._rngs
 
     def _parse(self, actions: dict, n_scen: int) -> tuple[np.ndarray, np.ndarray]:
         """((S, agents) positions, (S, n_svg) SVG Mvar); an index that is not an integer in
@@ -144,12 +118,7 @@ class _Base:
         """(S, n_svg) Mvar of the continuous SVG agents: finite and within [q_min, q_max]."""
         c, out = self.core, np.empty((n_scen, self.core.n_svg))
         for i, agent in enumerate(self._svg_agents):
-            try:
-                arr = np.asarray(actions[agent], dtype=float)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"action for '{agent}' is not numeric: {actions[agent]!r}"
-                ) from None
+            arr = numeric_action(actions, agent)
             if arr.size != n_scen or arr.ndim > 2 or not np.isfinite(arr).all():
                 raise ValueError(
                     f"action for '{agent}' must be {n_scen} finite Mvar value(s) (shape "

@@ -11,22 +11,21 @@ scenarios (days / noise by seed) with one power-flow call. See docs/env-voltage-
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from dispatchlab.cases.case import Case
 from dispatchlab.learning.envs.base import Oracle, require_finite
 from dispatchlab.learning.envs.voltage.common import (
     ProfileConfig,
     SingleScenario,
     VectorScenarios,
+    VoltageEnvBase,
     check_agents,
-    scenario_rngs,
+    numeric_action,
 )
 from dispatchlab.learning.envs.voltage.core import VoltageControlConfig, VoltageCore
 from dispatchlab.learning.envs.voltage.costs import CostWeights
@@ -44,43 +43,15 @@ __all__ = [
 COST_UNIT = "seed001 cost per step (c_loss·P_loss[p.u.] + voltage terms)"
 
 
-def make_config(config: Any, options: dict, cls: type = VoltageControlConfig) -> Any:
-    """A config from an optional base plus keyword overrides (dicts allowed for sub-configs)."""
-    base = config if config is not None else cls()
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise TypeError(f"unknown option(s) {unknown}; valid: {sorted(names)}")
-    subs = {"weights": CostWeights, "profiles": ProfileConfig}
-    for key, sub in subs.items():
-        if isinstance(options.get(key), dict):
-            options[key] = sub(**options[key])
-    if isinstance(options.get("profiles"), ProfileConfig) and options["profiles"].days:
-        options["profiles"] = dataclasses.replace(
-            options["profiles"], days=tuple(options["profiles"].days)
-        )
-    return dataclasses.replace(base, **options)
-
-
-def load_env_case(case: Case | str | None, default: str) -> Case:
-    from dispatchlab.cases.library import load_case
-
-    if case is None:
-        return load_case(default)
-    return case if isinstance(case, Case) else load_case(case)
-
-
-class _Base:
+class _Base(VoltageEnvBase):
     """Construction, spaces and action parsing shared by the single and vector forms."""
 
     metadata: ClassVar[dict] = {"name": "voltage-control", "render_modes": []}
 
-    def _setup(self, case, config, options: dict, n_scen: int) -> None:
-        self.config = make_config(config, options)
-        self.case = load_env_case(case, self.config.case)
-        self.core = VoltageCore(self.case, self.config, n_scen)
-        self.possible_agents = list(self.core.agents)
-        self.agents: list[str] = []
+    config_cls = VoltageControlConfig
+    core_cls = VoltageCore
+
+    def _make_spaces(self) -> None:
         self._dims = [2 if hp else 1 for hp in self.core.has_p]
         starts = np.cumsum([0, *self._dims[:-1]])
         self._p_cols = np.flatnonzero(self.core.has_p)
@@ -96,30 +67,14 @@ class _Base:
             lo = [c.p_min[k], c.q_min[k]] if c.has_p[k] else [c.q_min[k]]
             hi = [c.p_max[k], c.q_max[k]] if c.has_p[k] else [c.q_max[k]]
             self._act_spaces[a] = spaces.Box(np.array(lo), np.array(hi), dtype=np.float64)
-        self._rngs: list[np.random.Generator] = []
         self._oracle = None
-
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Box:
-        return self._act_spaces[agent]
-
-    def _rngs_for(self, seed, n: int) -> list[np.random.Generator]:
-        self._rngs = scenario_rngs(self._rngs, seed, n, self.config.seed)
-        return self._rngs
 
     def _parse(self, actions: dict, n_scen: int) -> tuple[np.ndarray, np.ndarray]:
         """(S, agents) requested P and Q from a dict agent -> action; clear errors."""
         check_agents(actions, self.possible_agents)
         parts = []
         for k, agent in enumerate(self.possible_agents):
-            try:
-                arr = np.asarray(actions[agent], dtype=float)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"action for '{agent}' is not numeric: {actions[agent]!r}"
-                ) from None
+            arr = numeric_action(actions, agent)
             want = (self._dims[k],) if n_scen == 1 and arr.ndim <= 1 else (n_scen, self._dims[k])
             if arr.shape != want:
                 unit = "[p_mw, q_mvar]" if self._dims[k] == 2 else "[q_mvar]"

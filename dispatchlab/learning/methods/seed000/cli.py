@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dispatchlab.cli_common import BAD_INPUT, bad_input
 from dispatchlab.learning.reduce.cli import config_with
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -33,6 +34,7 @@ def train(
     sets: list[str] | None = SETS,
 ) -> None:
     """Train seed000's regional price GCN and Dueling-DQN edge controllers; save a checkpoint."""
+    from dispatchlab.cases.library import UnknownCaseError
     from dispatchlab.learning.methods.seed000.config import Seed000Config
     from dispatchlab.learning.methods.seed000.method import train as train_method
 
@@ -42,8 +44,11 @@ def train(
     changes.update(case=case, seed=seed, train_gcn=gcn)
     if rounds is not None:
         changes["rounds"] = rounds
-    cfg = base.replace(**changes)
-    method = train_method(cfg, log=console.print, progress=True)
+    try:  # a bad --rounds / --case (no time series …): one line, exit 2, as docs/cli.md says
+        cfg = base.replace(**changes)
+        method = train_method(cfg, log=console.print, progress=True)
+    except (*BAD_INPUT, UnknownCaseError) as exc:
+        raise bad_input(exc) from exc
     path = method.save(out or Path(f"seed000-{case}-seed{seed}.npz"))
     curve = method.metrics["train_reward_curve_usd"]
     console.print(f"last round's mean day reward {curve[-1]:.2f} $; checkpoint: {path}")

@@ -40,11 +40,29 @@ DISPATCH_PROBLEMS: dict[str, tuple[str, bool]] = {
 #: problems registered by other modules (sced, …): name -> solve function
 EXTRA_PROBLEMS: dict[str, Callable[..., Result]] = {}
 
+#: the module that registers each extra problem on import. Imported only when its problem is
+#: solved: importing them all made every first ``solve`` pay for cvxpy and casadi (≈ 3 s on
+#: case118's DC-OPF against 0.06 s for the second call)
+_P = "dispatchlab.solvers.problems."
+EXTRA_MODULES: dict[str, str] = {
+    "dlmp": _P + "linearized",
+    "stochastic": _P + "stochastic",
+    "mpc": _P + "mpc",
+    "chance": _P + "chance",
+    "distflow": _P + "distflow",
+    "lindistflow": _P + "distflow",
+    "sced": _P + "sced",
+    "acopf": _P + "acopf",
+}
+
 
 def problems() -> list[str]:
-    """Names accepted by :func:`solve`."""
-    _register_extras()
-    return [*DISPATCH_PROBLEMS, *EXTRA_PROBLEMS]
+    """Names accepted by :func:`solve` (in a fixed order; nothing is imported)."""
+    return [
+        *DISPATCH_PROBLEMS,
+        *EXTRA_MODULES,
+        *(n for n in EXTRA_PROBLEMS if n not in EXTRA_MODULES),
+    ]
 
 
 def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> Result:
@@ -59,7 +77,8 @@ def solve(case, problem: str = "dcopf", *, backend: str = "auto", **options) -> 
     """
     case = as_case(case)
     check_options(options)
-    _register_extras()
+    if problem in EXTRA_MODULES:
+        _extra(problem)
     if problem in EXTRA_PROBLEMS:
         return EXTRA_PROBLEMS[problem](case, backend=backend, **options)
     if problem not in DISPATCH_PROBLEMS:
@@ -217,7 +236,7 @@ def _lazy_dcopf(case, *, backend: str, **options) -> Result:
     """DC-OPF on PTDF rows added lazily: solve without line limits, add the violated ones,
     re-solve warm; the same optimum as B-θ / PTDF (it is SCED's lazy loop with no
     contingency). ACTIVSg10k: 0.8 s against 33 s for B-θ (benchmarks/bench_dcopf_formulations)."""
-    sced = EXTRA_PROBLEMS["sced"]
+    sced = _extra("sced")
     options.pop("formulation")
     result = sced(case, backend=backend, contingencies=[], method="lazy", **options)
     result.problem = "dcopf"
@@ -287,21 +306,10 @@ def _rates(case, net, rating: str) -> np.ndarray:
     return case.branches[rating].reindex(net.branch_ids).to_numpy()
 
 
-def _register_extras() -> None:
-    """Problems living in their own modules register themselves on import."""
-    import importlib
+def _extra(problem: str) -> Callable[..., Result]:
+    """The solve function of an extra problem, importing the module that registers it."""
+    if problem not in EXTRA_PROBLEMS:
+        import importlib
 
-    for module in (
-        "dispatchlab.solvers.problems.sced",
-        "dispatchlab.solvers.problems.distflow",
-        "dispatchlab.solvers.problems.acopf",
-        "dispatchlab.solvers.problems.chance",
-        "dispatchlab.solvers.problems.stochastic",
-        "dispatchlab.solvers.problems.mpc",
-        "dispatchlab.solvers.problems.linearized",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(EXTRA_MODULES[problem])
+    return EXTRA_PROBLEMS[problem]

@@ -284,3 +284,21 @@ def test_quadratic_costs_with_clarabel_and_highs():
         assert r.objective == pytest.approx(expected, rel=1e-7)
         assert r.info["backend"] == ("clarabel" if backend == "auto" else backend)
         np.testing.assert_allclose(r.bus["lmp_usd_per_mwh"], [26.0, 50.0, 50.0, 50.0], atol=1e-4)
+
+
+def test_lodf_rows_of_the_monitored_branches_match_the_dense_lodf():
+    """``lodf_block`` on a subset of rows (the lazy screen's monitored branches) gives those
+    rows of ``DCNetwork.lodf_columns`` (dense reference), −1 on the outaged branch itself."""
+    from dispatchlab.solvers.problems.sced_rows import LodfChunks, lodf_block, select_contingencies
+
+    case = read_matpower(PGLIB / "pglib_opf_case118_ieee.m")
+    net = dc_network(case)
+    k = select_contingencies(case, net, "all").outages[:40]
+    ref = net.lodf_columns(k)
+    rows = np.arange(0, net.n_branch, 3)
+    np.testing.assert_allclose(lodf_block(net, k, rows), ref[rows], atol=1e-10)
+    np.testing.assert_allclose(lodf_block(net, k), ref, atol=1e-10)
+    got = np.concatenate([c for _, c in LodfChunks(net, k, chunk=16, rows=rows)], axis=1)
+    np.testing.assert_allclose(got, ref[rows], atol=1e-10)
+    own = np.flatnonzero(np.isin(k, rows))
+    assert np.all(got[np.searchsorted(rows, k[own]), own] == -1.0)

@@ -160,8 +160,10 @@ stays bounded (PTDF rows of violated branches only, from one sparse LU; no dense
 Objectives: on ACTIVSg25k the lazy/default objective is the exact optimum (the merit order is
 exact and no limit is violated at it); B-θ solved by Clarabel stops 6.2e-6 above it (5 856 269.6
 against 5 856 233.2 $/h, measured once outside this script, 49 s) — the B-θ QP is badly scaled
-(|b| from 0.037 to 62 500 p.u.) and the interior point's relative tolerances leave that much;
-the previous page's 5.5e-6 disagreement was this. PGLib's published DC objective for
+(|b| from 0.037 to 62 500 p.u.), and an interior point's stopping tests are relative to
+norms that such coefficients inflate, so the B-θ number is the inexact one (not
+investigated further: B-θ is not the default at this size). The previous page's 5.5e-6
+disagreement was this. PGLib's published DC objective for
 case10000_goc (1.3461e6) is PowerModels' DCPPowerModel, whose susceptance is x/(r² + x²) with
 taps ignored; with that convention the same code gives 1 346 113 (+0.001 %), with MATPOWER's
 1/(x·tap) (dispatchlab's) 1 347 123 (+0.08 %): see docs/conventions.md. The machine was shared

@@ -89,6 +89,9 @@ class SCEDSettings:
     max_rounds: int = 100  #: lazy: stop (status time_limit) after this many re-solves
     chunk: int = 256  #: contingencies per LODF chunk
     lodf_cache_mb: float = 256.0  #: LODF chunks kept between passes up to this size
+    #: lazy: beyond the dense cache, keep LODF chunks as their entries ≥ this (exact where it
+    #: matters: lodf.py); 0 = recompute them every pass
+    lodf_sparse_tol: float = 1e-3
     ctg_rating: str = "rate_c_mva"  #: post-contingency rating (inf -> the base rating)
 
     def __post_init__(self):
@@ -150,7 +153,8 @@ def solve_sced(
     m = build_dispatch(s.d, dataclasses.replace(opts, network="copperplate"))
     m.name = f"sced:{s.d.case_name}:{settings.method}"
     monitored = np.flatnonzero(np.isfinite(s.rate_ctg))
-    chunks = LodfChunks(s.net, s.ctgs.outages, settings.chunk, settings.lodf_cache_mb, monitored)
+    chunks = LodfChunks(s.net, s.ctgs.outages, settings.chunk, settings.lodf_cache_mb, monitored,
+                        settings.lodf_sparse_tol)  # fmt: skip
     timings = {"build": 0.0, "solve": 0.0, "screen": 0.0}
     if settings.method == "full":
         chunks = _build_full(m, s, chunks)
@@ -354,6 +358,8 @@ def _info(m: LinearModel, s: _Setup, chunks: LodfChunks, scr: Screening | None) 
         "angle_rows": _flow_rows(m, (ANGLE_BLOCK,)),
         "lodf_columns_computed": chunks.columns_computed,
         "lodf_cached_mb": round(chunks.cached_mb, 1),
+        "lodf_exact_rows": chunks.exact_rows,
+        "lodf_sparse_uses": chunks.sparse_uses,
     }
     info |= {f"skipped_{k}": v for k, v in s.ctgs.skipped.items()}
     if scr is not None:

@@ -20,7 +20,6 @@ matrix only exists when it fits in the cache budget.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +29,12 @@ from dispatchlab.solvers.data import DispatchData
 from dispatchlab.solvers.model import Block, LinearModel
 from dispatchlab.solvers.network import DCNetwork
 from dispatchlab.solvers.problems.dispatch import bus_demand_mw, injection_terms
+from dispatchlab.solvers.problems.lodf import (  # noqa: F401  (re-exported)
+    LodfChunks,
+    _position_in,
+    lodf_block,
+    ptdf_block,
+)
 
 FIELDS = ("line", "outage", "lodf", "t", "rate")  # of FlowRows
 SKIP_REASONS = ("radial", "gen", "multi_element", "out_of_service", "duplicate")
@@ -110,100 +115,6 @@ def _from_table(tab: pd.DataFrame, net: DCNetwork, skipped: dict) -> tuple[np.nd
     pos, first_at = np.unique(pos, return_index=True)
     skipped["duplicate"] = len(ids) - len(pos)
     return pos, ids[first_at]
-
-
-# ----------------------------------------------------------------------- PTDF and LODF
-def _solve_reduced(net: DCNetwork, rhs: np.ndarray) -> np.ndarray:
-    """Bbus_r⁻¹ rhs for a right-hand side already on the non-reference buses (nonref × k,
-    Fortran order), one column at a time: scipy's SuperLU solves k single right-hand sides
-    faster than one k-column block (ACTIVSg10k: 1.9 ms a column against 5.6 ms a column in a
-    256-column block, on a loaded 2-CPU machine)."""
-    x = np.empty_like(rhs, order="F")
-    solve = net._lu.solve
-    for j in range(rhs.shape[1]):
-        x[:, j] = solve(rhs[:, j])
-    return x
-
-
-def ptdf_block(net: DCNetwork, rows: np.ndarray) -> np.ndarray:
-    """PTDF rows (len(rows) × bus), the same numbers as ``DCNetwork.ptdf_rows``."""
-    rows = np.asarray(rows, dtype=np.int64)
-    out = np.zeros((len(rows), net.n_bus))
-    if len(rows) == 0:
-        return out
-    rhs = np.asfortranarray(net.bf_nonref[rows].toarray().T)  # PTDFᵀ = Bbus_r⁻¹ Bf_rᵀ
-    out[:, net.nonref] = _solve_reduced(net, rhs).T
-    return out
-
-
-def lodf_block(net: DCNetwork, outages: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """LODF columns (branch × len(outages)) of eq. (1), only the branches ``rows`` (all by
-    default) as rows; the outaged branch's own entry is −1. The transfers a_k are written
-    straight on the non-reference buses (two entries a column), so no bus × k array is formed
-    or copied (ACTIVSg10k's N-1 screening makes ~1e4 columns a pass)."""
-    k = np.asarray(outages, dtype=np.int64)
-    j = np.arange(len(k))
-    where = net.nonref_position
-    inj = np.zeros((len(net.nonref), len(k)), order="F")
-    for ends, sign in ((net.f[k], 1.0), (net.t[k], -1.0)):
-        r = where[ends]
-        inj[r[r >= 0], j[r >= 0]] += sign
-    theta = _solve_reduced(net, inj)
-    own = np.asarray(net.bf_nonref[k].multiply(theta.T).sum(axis=1)).ravel()  # PTDF_k a_k
-    denom = 1.0 - own
-    if (np.abs(denom) < 1e-9).any():
-        raise ValueError("LODF asked for a radial outage (bridge); select_contingencies skips them")
-    bf = net.bf_nonref if rows is None else net.bf_nonref[rows]
-    lodf = np.asarray(bf @ theta) / denom
-    pos = k if rows is None else _position_in(rows, net.n_branch)[k]
-    lodf[pos[pos >= 0], j[pos >= 0]] = -1.0
-    return lodf
-
-
-def _position_in(rows: np.ndarray, n: int) -> np.ndarray:
-    """Position of each of ``n`` branches among ``rows`` (−1 if absent)."""
-    where = np.full(n, -1, dtype=np.int64)
-    where[rows] = np.arange(len(rows))
-    return where
-
-
-class LodfChunks:
-    """LODF columns of the contingencies, computed ``chunk`` at a time. Chunks are kept while
-    they fit in ``cache_mb`` and recomputed on every later pass otherwise, so memory stays
-    bounded by the budget plus one chunk however many contingencies there are."""
-
-    def __init__(
-        self,
-        net: DCNetwork,
-        outages: np.ndarray,
-        chunk: int = 256,
-        cache_mb: float = 256.0,
-        rows: np.ndarray | None = None,
-    ):
-        """``rows``: the branches whose post-contingency flows are wanted (all by default;
-        the lazy screen asks for the monitored ones only: 81 % of ACTIVSg10k's branches)."""
-        self.net, self.outages, self.chunk = net, np.asarray(outages), max(int(chunk), 1)
-        self.rows = np.arange(net.n_branch) if rows is None else np.asarray(rows, np.int64)
-        self._all_rows = rows is None
-        self.budget = cache_mb * 2**20
-        self._cache: dict[int, np.ndarray] = {}
-        self.columns_computed = 0
-
-    @property
-    def cached_mb(self) -> float:
-        return sum(a.nbytes for a in self._cache.values()) / 2**20
-
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (contingency indices j, LODF columns rows × len(j))."""
-        for s in range(0, len(self.outages), self.chunk):
-            j = np.arange(s, min(s + self.chunk, len(self.outages)))
-            lodf = self._cache.get(s)
-            if lodf is None:
-                lodf = lodf_block(self.net, self.outages[j], None if self._all_rows else self.rows)
-                self.columns_computed += len(j)
-                if self.cached_mb * 2**20 + lodf.nbytes <= self.budget:
-                    self._cache[s] = lodf
-            yield j, lodf
 
 
 # ------------------------------------------------------------------------------- rows
@@ -390,6 +301,7 @@ def _screen_contingencies(
     mon = chunks.rows
     rate = rate_ctg[mon]
     thr = rate + tol * np.maximum(rate, 1.0)
+    chunks.begin_pass(flows, thr)  # sparse cached chunks: exact where a violation could hide
     inv = np.where(np.isfinite(rate), 1.0 / rate, 0.0)
     ex_t = exclude % T
     ex_l = _position_in(mon, nb)[(exclude // T) % nb]

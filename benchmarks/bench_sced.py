@@ -135,6 +135,7 @@ def memory_child(
         "max_violation_mw": info["max_violation_mw"],
         "lodf_columns_computed": info["lodf_columns_computed"],
         "lodf_cached_mb": info["lodf_cached_mb"],
+        "lodf_exact_rows": info["lodf_exact_rows"],
         "dense_lodf_mb": net.n_branch * info["contingencies_used"] * 8 / 2**20,
         "tracemalloc_peak_mb": peak / 2**20,
         "peak_rss_mb": _peak_rss_mb(),
@@ -258,16 +259,18 @@ def _target_10k(run: dict) -> str:
 
 SCALE_NOTE = """The scale runs use the solver's default rows per round (`k_per_round=None`: 10
 with Clarabel, which these quadratic-cost cases get). Where the time goes at scale: the solves
-are small (a handful of rows reach the
-model), the screening is not — every pass over the contingencies needs the post-outage flows
-of every monitored branch, i.e. one LODF column (one solve with the sparse LU of the reduced B)
-per contingency, except the columns kept in the cache budget. ACTIVSg10k makes 8 371 such
-solves a pass and needs one pass per round plus the final check; on this shared 2-CPU
-machine a SuperLU solve of the 10k system takes 1.5–3 ms (≈ 0.4 ms on a quiet core), so the
-screening alone is tens of seconds here: the 10 s target is missed on this machine. What
-would meet it without a dense LODF: keep each LODF column once as its entries above a
-threshold plus a bound on the dropped ones, and re-solve exactly only the rows that bound
-cannot clear (not done yet)."""
+are small (a handful of rows reach the model), the screening is not — every pass over the
+contingencies needs the post-outage flows of every monitored branch, i.e. the LODF column of
+every contingency, and the lazy loop makes one pass per round plus the final check. A column
+costs one solve with the sparse LU of the reduced B (ACTIVSg10k: 8 371 of them; 1–3 ms each on
+this shared machine, ≈ 0.4 ms on a quiet core). With a cache budget the columns are computed
+once and kept *sparse* (entries |LODF| ≥ 1e-3, ~4 % of them on ACTIVSg10k, plus the largest
+dropped entry per column); before each pass the rows whose base flow could reach their limit
+through the dropped entries get exact LODF rows from their PTDF rows, so the screening stays
+exact (`lodf_exact_rows`). With a 0 MB budget every pass recomputes every column (the
+memory-minimal mode). What is left: the first pass's solves and the dense post-outage flow
+arithmetic of every pass (rows × contingencies, chunk by chunk); screening only the stored
+entries of the sparse chunks would remove most of the latter (not done)."""
 
 
 def main() -> None:

@@ -143,19 +143,31 @@ per run; time = the wall time of `solve(case, "dcopf")` after a warm-up solve of
 """
 
 
-NOTE = """Reading the table: memory stays bounded everywhere (no dense PTDF/LODF: the lazy
-formulation computes PTDF rows of violated branches from one sparse factorisation), well under
-the 4 GB of the 70k target. The time targets are met by `formulation="lazy"` from 25k buses
-up, and missed at 10k: on ACTIVSg10k and case9241pegase most of the lazy path's time is its
-*build* (network matrices, factorisation, the initial model and the screening set-up, 0.6–0.8 s
-here) rather than the solve, on case10000_goc its solve rounds (3.3 s); B-θ, this branch's
-default, spends seconds to minutes in HiGHS's simplex (ACTIVSg10k 61 s, ACTIVSg25k 18 s,
-case10000_goc and ACTIVSg70k past the 300 s limit). Choosing the formulation by size
-(`formulation="auto"`) and putting angle-difference limits in every formulation belong to
-issue 20's first point, handled elsewhere; re-run this script after it. Two numbers to check
-there: on ACTIVSg25k the two formulations differ by more than 1e-6 (line above), and the lazy
-optimum of case10000_goc sits above PGLib's published DC objective (line above). The machine
-was shared with other jobs (see the load average), so times are pessimistic."""
+NOTE = """Reading the table: every case now takes the lazy PTDF path by default
+(`formulation="auto"`: ≥ 1000 buses), so *default* and *lazy* are the same code and differ
+only by run-to-run noise. What made it fast (issue 20, point 1; case10000_goc went from 4.2 s):
+the first solve of the loop (the balance row only) is the exact merit order (ms, instead of an
+interior point); PTDF rows no longer carry the load-shedding columns fixed at 0 when shedding
+is off, and Clarabel gets those fixed columns substituted out (its time per iteration grows
+with the square of the number of dense PTDF rows times the columns they touch); with cold
+(Clarabel) re-solves a round adds the 10 worst violated rows rather than 50 (case10000_goc has
+39 violated limits at the copper-plate optimum, of which 3 bind: one round, 10 rows). HiGHS
+(linear costs, case9241pegase) keeps its instance and re-solves warm from its basis after
+`addRows`. ACTIVSg10k, ACTIVSg25k and ACTIVSg70k violate no limit at the copper-plate optimum
+(largest loading 94 % on ACTIVSg25k): one merit-order solve and one screening pass. Memory
+stays bounded (PTDF rows of violated branches only, from one sparse LU; no dense PTDF/LODF).
+
+Objectives: on ACTIVSg25k the lazy/default objective is the exact optimum (the merit order is
+exact and no limit is violated at it); B-θ solved by Clarabel stops 6.2e-6 above it (5 856 269.6
+against 5 856 233.2 $/h, measured once outside this script, 49 s) — the B-θ QP is badly scaled
+(|b| from 0.037 to 62 500 p.u.), and an interior point's stopping tests are relative to
+norms that such coefficients inflate, so the B-θ number is the inexact one (not
+investigated further: B-θ is not the default at this size). The previous page's 5.5e-6
+disagreement was this. PGLib's published DC objective for
+case10000_goc (1.3461e6) is PowerModels' DCPPowerModel, whose susceptance is x/(r² + x²) with
+taps ignored; with that convention the same code gives 1 346 113 (+0.001 %), with MATPOWER's
+1/(x·tap) (dispatchlab's) 1 347 123 (+0.08 %): see docs/conventions.md. The machine was shared
+with other jobs (see the load average), so times are pessimistic."""
 
 
 def _references(rows: list[dict]) -> str:

@@ -80,3 +80,53 @@ def test_every_formulation_same_optimum_with_the_case_angle_limits(name):
         np.testing.assert_allclose(r.gen["p_mw"], ref.gen["p_mw"], atol=1e-4)
     sced = dl.solve(case, "sced", formulation="auto", contingencies=[], allow_shedding=False)
     assert sced.objective == pytest.approx(ref.objective, rel=1e-8)
+
+
+# ------------------------------------------------------------- the lazy loop (issue 20)
+def test_lazy_clarabel_rounds_are_small_and_reach_the_btheta_optimum():
+    """Cold (Clarabel) re-solves add ≤ 10 rows per round (``K_PER_ROUND``), the first solve
+    (balance row only) is the exact merit order, and the optimum is B-θ's."""
+    from dispatchlab.solvers.problems.sced import K_PER_ROUND
+
+    case = dl.load_case("pglib/case300_ieee")  # 22 limits violated at the copper-plate optimum
+    ref = dl.solve(case, "dcopf", formulation="btheta")
+    lazy = dl.solve(case, "dcopf", formulation="lazy", backend="clarabel")
+    assert lazy.info["backend"] == "clarabel" and K_PER_ROUND["clarabel"] == 10
+    assert lazy.objective == pytest.approx(ref.objective, rel=1e-8)
+    added = [e["added_base"] for e in lazy.info["per_round"][:-1]]
+    assert lazy.info["per_round"][0]["base_violations"] == 22
+    assert max(added) == 10 and 1 <= lazy.info["rounds"] <= 5
+    warm = dl.solve(case, "dcopf", formulation="lazy", backend="highs")
+    assert warm.info["per_round"][0]["added_base"] == 22  # 50 per round
+    assert warm.objective == pytest.approx(ref.objective, rel=1e-9)
+
+
+def test_lazy_first_solve_is_the_merit_order(monkeypatch):
+    from dispatchlab.solvers.problems import ed_merit
+
+    calls = []
+    original = ed_merit.solve_merit
+    monkeypatch.setattr(ed_merit, "solve_merit", lambda m: calls.append(m.n_rows) or original(m))
+    case = dl.load_case("pglib/case118_ieee")
+    r = dl.solve(case, "dcopf", formulation="lazy", backend="clarabel")
+    assert calls == [1] and r.info["rounds"] == 1
+    assert r.objective == pytest.approx(93132.679288, rel=1e-9)
+
+
+def test_flow_rows_leave_out_columns_fixed_at_zero():
+    """PTDF rows carry no coefficient on load shedding when it is off (ub = 0): dense and
+    useless; with shedding allowed they do, and the objective does not depend on it."""
+    from dispatchlab.solvers.data import dispatch_data
+    from dispatchlab.solvers.problems.dispatch import DispatchOptions, build_dispatch
+    from dispatchlab.solvers.problems.sced_rows import live_injection_terms
+
+    case = dl.load_case("pglib/case118_ieee")
+    d = dispatch_data(case)
+    for shed in (False, True):
+        m = build_dispatch(d, DispatchOptions(allow_shedding=shed))
+        _, _, cols, _ = live_injection_terms(m, d)
+        shed_cols = m.var_blocks["load_shed_mw"].positions
+        assert np.isin(shed_cols, cols).all() if shed else not np.isin(shed_cols, cols).any()
+    a = dl.solve(case, "dcopf", formulation="lazy", allow_shedding=True)
+    b = dl.solve(case, "dcopf", formulation="lazy")
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)

@@ -284,3 +284,65 @@ def test_quadratic_costs_with_clarabel_and_highs():
         assert r.objective == pytest.approx(expected, rel=1e-7)
         assert r.info["backend"] == ("clarabel" if backend == "auto" else backend)
         np.testing.assert_allclose(r.bus["lmp_usd_per_mwh"], [26.0, 50.0, 50.0, 50.0], atol=1e-4)
+
+
+def test_lodf_rows_of_the_monitored_branches_match_the_dense_lodf():
+    """``lodf_block`` on a subset of rows (the lazy screen's monitored branches) gives those
+    rows of ``DCNetwork.lodf_columns`` (dense reference), −1 on the outaged branch itself."""
+    from dispatchlab.solvers.problems.sced_rows import LodfChunks, lodf_block, select_contingencies
+
+    case = read_matpower(PGLIB / "pglib_opf_case118_ieee.m")
+    net = dc_network(case)
+    k = select_contingencies(case, net, "all").outages[:40]
+    ref = net.lodf_columns(k)
+    rows = np.arange(0, net.n_branch, 3)
+    np.testing.assert_allclose(lodf_block(net, k, rows), ref[rows], atol=1e-10)
+    np.testing.assert_allclose(lodf_block(net, k), ref, atol=1e-10)
+    got = np.concatenate([c for _, c in LodfChunks(net, k, chunk=16, rows=rows)], axis=1)
+    np.testing.assert_allclose(got, ref[rows], atol=1e-10)
+    own = np.flatnonzero(np.isin(k, rows))
+    assert np.all(got[np.searchsorted(rows, k[own]), own] == -1.0)
+
+
+def test_sparse_lodf_cache_gives_the_same_optimum_and_exact_rows():
+    """Chunks beyond the dense budget kept sparse (here |LODF| ≥ 0.05, a coarse threshold so
+    that many entries are dropped): the lazy optimum and the binding rows are those of the
+    dense run, columns are computed once, and rows near their limit were made exact."""
+    from dispatchlab.solvers.problems.lodf import LodfChunks
+
+    case = read_matpower(PGLIB / "pglib_opf_case118_ieee.m")
+    shed = {"contingencies": "all", "allow_shedding": True, "chunk": 8}
+    ref = solve(case, "sced", lodf_sparse_tol=0.0, **shed)
+    sparse = solve(case, "sced", lodf_cache_mb=0.1, lodf_sparse_tol=0.05, **shed)
+    assert sparse.objective == pytest.approx(ref.objective, rel=1e-9)
+    assert sparse.info["lodf_sparse_uses"] > 0 and sparse.info["rounds"] >= 1
+    # every column computed once (0.1 MB holds them all sparse), against once per pass
+    assert sparse.info["lodf_columns_computed"] == sparse.info["contingencies_used"]
+    assert ref.info["lodf_columns_computed"] == ref.info["contingencies_used"]  # dense cache
+    dense_small = solve(case, "sced", lodf_cache_mb=0.1, lodf_sparse_tol=0.0, **shed)
+    assert dense_small.info["lodf_columns_computed"] > dense_small.info["contingencies_used"]
+    assert post_contingency_loading(case, sparse) <= 1.0 + 1e-6
+    # the chunk rebuilt from a sparse entry equals the dense one on the exact rows, and
+    # elsewhere differs by at most the dropped magnitude
+    net = dc_network(case)
+    k = np.arange(net.n_branch)[~bridges_mask(net)][:16]
+    chunks = LodfChunks(net, k, chunk=16, cache_mb=0.01, sparse_tol=0.05)
+    dense = next(iter(chunks))[1]
+    assert isinstance(chunks._cache[0], tuple)  # kept sparse
+    flows = np.zeros((net.n_branch, 1))
+    flows[k[0]] = 100.0
+    chunks.begin_pass(flows, np.full(net.n_branch, 2.0))  # rows within 5 MW of 2 MW: exact
+    rebuilt = next(iter(chunks))[1]
+    exact_rows = chunks._exact[0]
+    assert len(exact_rows) == net.n_branch  # every base flow (0) is within reach of 2 MW
+    np.testing.assert_allclose(rebuilt, dense, atol=1e-12)
+    chunks.begin_pass(flows, np.full(net.n_branch, 1e4))  # nothing can reach: no exact row
+    assert len(chunks._exact[0]) == 0
+    gap = np.abs(next(iter(chunks))[1] - dense)
+    assert gap.max() < 0.05 and (gap > 0).any()
+
+
+def bridges_mask(net):
+    from dispatchlab.solvers.problems.sced_rows import bridges
+
+    return bridges(net)

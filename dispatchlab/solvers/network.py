@@ -69,6 +69,18 @@ class DCNetwork:
         return np.flatnonzero(mask)
 
     @cached_property
+    def nonref_position(self) -> np.ndarray:
+        """Position of each bus among :attr:`nonref` (−1 for reference/isolated buses)."""
+        where = np.full(self.n_bus, -1, dtype=np.int64)
+        where[self.nonref] = np.arange(len(self.nonref))
+        return where
+
+    @cached_property
+    def bf_nonref(self) -> sp.csr_matrix:
+        """The columns of :attr:`bf` of the non-reference buses (θ_ref = 0)."""
+        return self.bf[:, self.nonref].tocsr()
+
+    @cached_property
     def _lu(self):
         reduced = self.bbus[self.nonref][:, self.nonref].tocsc()
         return spla.splu(reduced)

@@ -36,22 +36,32 @@ _STATUS = {
 
 
 def _standard_form(m: LinearModel):
-    """Stack equality rows, then ≤ rows, then ≥ rows (negated), then finite bounds."""
+    """Stack equality rows, then ≤ rows, then ≥ rows (negated), then finite bounds, over the
+    columns not fixed by their bounds. Fixed columns (lb = ub: load shedding when it is off)
+    are substituted out: each would add two bound rows to the KKT system for nothing, which
+    doubled the time of case10000_goc's lazy DC-OPF re-solve (0.30 s against 0.14 s)."""
+    fixed = m.lb == m.ub
+    if fixed.all():  # nothing left to solve for: keep the columns (Clarabel needs one)
+        fixed[:] = False
+    free = np.flatnonzero(~fixed)
+    x_fixed = np.where(fixed, m.lb, 0.0)
     a = m.matrix()
-    lo, hi = m.row_lb, m.row_ub
+    shift = a @ x_fixed
+    a = a[:, free]
+    lo, hi = m.row_lb - shift, m.row_ub - shift
     eq = np.flatnonzero(lo == hi)
     le = np.flatnonzero((lo != hi) & np.isfinite(hi))
     ge = np.flatnonzero((lo != hi) & np.isfinite(lo))
-    n = m.n_cols
-    eye = sp.identity(n, format="csr")
-    ub_cols = np.flatnonzero(np.isfinite(m.ub))
-    lb_cols = np.flatnonzero(np.isfinite(m.lb))
+    lb, ub = m.lb[free], m.ub[free]
+    eye = sp.identity(len(free), format="csr")
+    ub_cols = np.flatnonzero(np.isfinite(ub))
+    lb_cols = np.flatnonzero(np.isfinite(lb))
     blocks = [a[eq], a[le], -a[ge], eye[ub_cols], -eye[lb_cols]]
-    rhs = [hi[eq], hi[le], -lo[ge], m.ub[ub_cols], -m.lb[lb_cols]]
+    rhs = [hi[eq], hi[le], -lo[ge], ub[ub_cols], -lb[lb_cols]]
     A = sp.vstack(blocks, format="csc")
     b = np.concatenate(rhs)
     n_eq = len(eq)
-    return A, b, n_eq, (eq, le, ge, ub_cols, lb_cols)
+    return A, b, n_eq, (eq, le, ge, ub_cols, lb_cols), free, x_fixed
 
 
 def solve_clarabel(
@@ -59,24 +69,27 @@ def solve_clarabel(
 ) -> Solution:
     """Solve ``model`` (LP or convex QP) with Clarabel and return a :class:`Solution`."""
     start = time.perf_counter()
-    A, b, n_eq, parts = _standard_form(model)
+    A, b, n_eq, parts, free, x_fixed = _standard_form(model)
     n = model.n_cols
     cols, q = model.quadratic()
     P = sp.csc_matrix((q, (cols, cols)), shape=(n, n))
+    # P is diagonal (LinearModel's quadratic terms): no cross term with the fixed columns
+    P_free = P[free][:, free].tocsc()
     cones = [clarabel.ZeroConeT(n_eq), clarabel.NonnegativeConeT(A.shape[0] - n_eq)]
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = tol
     if time_limit is not None:
         settings.time_limit = float(time_limit)
-    solver = clarabel.DefaultSolver(P, model.cost, A, b, cones, settings)
+    solver = clarabel.DefaultSolver(P_free, model.cost[free], A, b, cones, settings)
     out = solver.solve()
     solve_s = time.perf_counter() - start
     status = _STATUS.get(str(out.status), Status.ERROR)
     m_rows = model.n_rows
     if status is not Status.OPTIMAL:
         return Solution.failed(status, n, m_rows, int(out.iterations), solve_s, str(out.status))
-    x = np.asarray(out.x)
+    x = x_fixed.copy()
+    x[free] = np.asarray(out.x)
     z = np.asarray(out.z)
     eq, le, ge, _, _ = parts
     row_dual = np.zeros(m_rows)

@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 import dispatchlab as dl
+from dispatchlab.solvers.api import import_problems
 
 DOCS = Path(__file__).parents[1] / "docs" / "benchmarks"
-FORMULATIONS = ("btheta", "ptdf", "lazy")
+FORMULATIONS = ("auto", "btheta", "ptdf", "lazy")
 
 
 def run(case_name: str, formulations: tuple[str, ...], ptdf_max_branches: int) -> list[dict]:
@@ -74,7 +75,7 @@ def main() -> None:
     ap.add_argument("--ptdf-max-branches", type=int, default=2000)
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
-    dl.problems()  # import the problem modules (cvxpy, casadi …) before any timing
+    import_problems()  # import the problem modules (cvxpy, casadi …) before any timing
     rows = [r for c in a.cases for r in run(c, FORMULATIONS, a.ptdf_max_branches)]
     df = pd.DataFrame(rows)
     ok = df[df["status"] == "optimal"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import dispatchlab as dl
+from dispatchlab.solvers.api import import_problems
 from dispatchlab.solvers.backends.clarabel import solve_clarabel
 from dispatchlab.solvers.backends.highs import solve_highs
 from dispatchlab.solvers.data import dispatch_data
@@ -79,7 +80,7 @@ def lu_rows() -> list[str]:
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    dl.problems()
+    import_problems()
     qp = qp_rows()
     lu = lu_rows()
     text = (

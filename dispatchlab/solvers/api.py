@@ -306,6 +306,14 @@ def _rates(case, net, rating: str) -> np.ndarray:
     return case.branches[rating].reindex(net.branch_ids).to_numpy()
 
 
+def import_problems() -> list[str]:
+    """Import every extra problem's module now (cvxpy, casadi …: seconds) and return
+    :func:`problems`; for workers and benchmarks that must not pay the imports inside a timing."""
+    for problem in EXTRA_MODULES:
+        _extra(problem)
+    return problems()
+
+
 def _extra(problem: str) -> Callable[..., Result]:
     """The solve function of an extra problem, importing the module that registers it."""
     if problem not in EXTRA_PROBLEMS:

@@ -2,6 +2,6 @@
 cvxpy, pyomo …, several seconds), so that workers forked from a preloaded forkserver start warm.
 Task functions name it in their ``preload`` attribute (see ``tasks.solve_scaled_load``)."""
 
-from dispatchlab.solvers.api import problems
+from dispatchlab.solvers.api import import_problems
 
-PROBLEMS = problems()
+PROBLEMS = import_problems()

@@ -97,7 +97,7 @@ def main() -> None:
     text = (
         "# DC-OPF formulations on large cases\n\n"
         f"Measured in one run of `benchmarks/bench_dcopf_formulations.py` on a 2-core machine "
-        f"(1-min load average {load:.1f} at the end: other jobs were running). `total_s` is "
+        f"(1-min load average {load:.1f} at the end). `total_s` is "
         "what `dispatchlab.solve` costs (build + solve + screening + extract); parsing the case "
         "(`load_s`) is excluded. Backend `auto`: HiGHS for LPs, Clarabel for QPs (falling back "
         "to HiGHS when Clarabel stops short of its tolerances).\n\n"

@@ -199,7 +199,7 @@ def markdown(rows: list[dict], periods: int) -> str:
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     return (
         f"# DistFlow SOCP benchmark: IEEE 123, {periods} hourly periods\n\n"
-        f"`benchmarks/bench_distflow.py` on {machine} (shared, loaded machine: load average "
+        f"`benchmarks/bench_distflow.py` on {machine} (1-min load average "
         f"{os.getloadavg()[0]:.1f} at the end; medians of the runs, spread = max − min). "
         "Targets: ≤ 2 s for build + first solve, ≤ 0.3 s per re-solve with new loads.\n\n"
         + head

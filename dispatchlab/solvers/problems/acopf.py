@@ -92,7 +92,7 @@ def solve_acopf(
     if time_limit is not None:
         opts["ipopt.max_wall_time"] = float(time_limit)
     opts.update({f"ipopt.{k}": v for k, v in (ipopt or {}).items()})
-    solver = ca.nlpsol("acopf", "ipopt", model.nlp, opts)
+    solver = ca.nlpsol("acopf", "ipopt", model.nlp, {**opts, **(model.derivatives or {})})
     t1 = time.perf_counter()
     sol = solver(x0=x0, lbx=model.lbx, ubx=model.ubx, lbg=model.lbg, ubg=model.ubg)
     stats = solver.stats()

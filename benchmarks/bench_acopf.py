@@ -127,34 +127,44 @@ def runopp_with_timeout(name: str, timeout_s: float) -> dict:
     return out
 
 
+def _ours_large(case, name: str, published: float, init: str) -> dict:
+    """One row: ``solve(case, "acopf", init=init)`` with the load average before it."""
+    load_before = os.getloadavg()[0]
+    r = solve(case, "acopf", init=init, ipopt=LARGE_IPOPT, max_iter=3000)
+    t = r.timings
+    return {
+        "case": name,
+        "init": init,
+        "buses": len(case.buses),
+        "status": str(r.status),
+        "objective": r.objective,
+        "published": published,
+        "gap_pct": 100 * (r.objective / published - 1),
+        "iterations": r.info["iterations"],
+        "build_s": t["build"],
+        "solve_s": t["solve"],
+        "extract_s": t["extract"],
+        "total_s": t["build"] + t["solve"] + t["extract"],
+        "linear_solver": LARGE_IPOPT["linear_solver"],
+        "load_avg_1min": load_before,
+    }
+
+
 def run_large(out: Path, pp_timeout: float, with_pp: bool) -> None:
-    """The 10 000-bus rows: ours then runopp, case after case, with the load average."""
+    """The 10 000-bus rows: ours (flat start, the default, then the DC-OPF warm start) and
+    runopp, case after case in one run."""
     rows = []
     for name, published in LARGE.items():
         case = load_case(name)
-        load_before = os.getloadavg()[0]
-        r = solve(case, "acopf", ipopt=LARGE_IPOPT, max_iter=3000)
-        t = r.timings
-        row = {
-            "case": name,
-            "buses": len(case.buses),
-            "status": str(r.status),
-            "objective": r.objective,
-            "published": published,
-            "gap_pct": 100 * (r.objective / published - 1),
-            "iterations": r.info["iterations"],
-            "build_s": t["build"],
-            "solve_s": t["solve"],
-            "extract_s": t["extract"],
-            "total_s": t["build"] + t["solve"] + t["extract"],
-            "linear_solver": LARGE_IPOPT["linear_solver"],
-            "load_avg_1min": load_before,
-        }
-        if with_pp:
-            row.update(runopp_with_timeout(name, pp_timeout))
-            row["speedup"] = row["pp_s"] / row["total_s"] if row["pp_converged"] else float("nan")
-        print({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-        rows.append(row)
+        ours = [_ours_large(case, name, published, init) for init in ("flat", "dcopf")]
+        pp_row = runopp_with_timeout(name, pp_timeout) if with_pp else {}
+        for row in ours:
+            row.update(pp_row)
+            if with_pp:
+                ratio = row["pp_s"] / row["total_s"] if row["pp_converged"] else float("nan")
+                row["speedup"] = ratio
+            print({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+            rows.append(row)
     df = pd.DataFrame(rows)
     df.to_csv(out / "ac_acopf_large.csv", index=False)
     (out / "ac_acopf_large.md").write_text(large_verdicts(df, pp_timeout))
@@ -162,8 +172,8 @@ def run_large(out: Path, pp_timeout: float, with_pp: bool) -> None:
 
 def large_verdicts(df: pd.DataFrame, pp_timeout: float) -> str:
     """Met / not met, with the reason, for each target of issue 20 point 5."""
-    lines = []
-    for row in df.itertuples(False):
+    lines = ['\nVerdicts for the default (`init="flat"`) rows:\n']
+    for row in df[df["init"] == "flat"].itertuples(False):
         ok = row.status == "optimal"
         gap = "no published objective" if pd.isna(row.published) else f"gap {row.gap_pct:+.4f} %"
         within = pd.isna(row.published) or abs(row.gap_pct) <= 0.1
@@ -179,11 +189,16 @@ def large_verdicts(df: pd.DataFrame, pp_timeout: float) -> str:
                     f"- {row.case}: ≥ 2× runopp — **{verdict}** ({row.speedup:.1f}×; runopp "
                     f"{row.pp_s:.1f} s)."
                 )
+            elif "did not finish" in row.pp_note:
+                bound = pp_timeout / row.total_s
+                lines.append(
+                    f"- {row.case}: ≥ 2× runopp — **{'met' if bound >= 2 else 'not shown'}** as "
+                    f"a bound: runopp {row.pp_note}, ours is > {bound:.1f}× faster."
+                )
             else:
                 lines.append(
                     f"- {row.case}: ≥ 2× runopp — no ratio: runopp {row.pp_note} "
-                    f"(limit {pp_timeout:.0f} s), so ours is > {pp_timeout / row.total_s:.1f}× "
-                    "faster where runopp stopped by time."
+                    f"(in {row.pp_s:.0f} s)."
                 )
     return "\n".join(lines) + "\n"
 

@@ -176,13 +176,14 @@ def large_verdicts(df: pd.DataFrame, pp_timeout: float) -> str:
         "\nOne run, case after case: ours with the flat start (the default) and with the DC-OPF "
         "warm start, then pandapower's `runopp` in a child process stopped after "
         f"{pp_timeout:.0f} s (parse and conversion untimed for both). Ipopt's linear solver is "
-        "MUMPS from the `casadi` wheel (SPRAL, the wheel's other one, took 19 s against 7 s for "
-        "MUMPS on case2000_goc; HSL's ma27/ma57 are not on PyPI). `load_avg_1min` is the "
-        "machine's load before each of our runs: times are wall-clock on a shared machine. "
+        "MUMPS from the `casadi` wheel (SPRAL, the wheel's other one, took 52 s against 12 s for "
+        "MUMPS on case9241pegase, alternating; HSL's ma27/ma57 are not on PyPI). "
+        "`load_avg_1min` is the machine's load before each of our runs: times are wall-clock "
+        "on a shared machine. "
         "PGLib's own AC baseline for case10000_goc (PowerModels + Ipopt with HSL ma27, other "
         "hardware) is 46 s in its BASELINE.md (v21.07 table; the issue cites 55 s). PGLib's "
         "case9241_pegase has other costs than MATPOWER's case9241pegase, so the latter is "
-        "compared with MATPOWER's published 315 913 $/h. The load fell during the run (see "
+        "compared with MATPOWER's published 315 913 $/h. The load varies (see "
         "`load_avg_1min`), so compare the two starts by their iterations rather than seconds.",
         '\nVerdicts for the default (`init="flat"`) rows:\n',
     ]

@@ -87,11 +87,16 @@ def render_ac_md(out: Path) -> None:
         f"{os.cpu_count()} cores; Python {platform.python_version()}. Regenerate with "
         "`benchmarks/bench_batched_pf.py` and `benchmarks/bench_acopf.py`.\n",
     ]
-    for stem, title in (("ac_batched_pf", "Batched power flow"), ("ac_acopf", "AC-OPF")):
+    sections = [("ac_batched_pf", "Batched power flow"), ("ac_acopf", "AC-OPF")]
+    sections.append(("ac_acopf_large", "AC-OPF on 10 000-bus cases"))
+    for stem, title in sections:
         csv = out / f"{stem}.csv"
         if csv.exists():
             df = pd.read_csv(csv)
             parts.append(f"\n## {title}\n\n" + _markdown(df) + "\n")
+            notes = out / f"{stem}.md"  # verdicts a benchmark writes beside its table
+            if notes.exists():
+                parts.append(notes.read_text())
     (out / "ac.md").write_text("\n".join(parts))
 
 

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from dispatchlab.solvers.ac.network import ACNetwork
+from dispatchlab.solvers.ac.opf_derivs import branch_nlp, sparse_dm
 
 
 @dataclass
@@ -51,6 +52,8 @@ class OPFModel:
     flows: ca.Function  # x -> (P_f, Q_f, P_t, Q_t) of every branch
     units: pd.DataFrame  # the dispatchable units: gens, then DERs (see dispatch_units)
     flow_limit: str = "apparent"  # or "current": |S| ≤ rate·|V|
+    #: nlpsol options with the branch-assembled ``jac_g`` and ``hess_lag`` (see opf_derivs)
+    derivatives: dict | None = None
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """θ, |V|, P, Q (of every unit) from x."""
@@ -89,11 +92,16 @@ def build_opf(
     ders: pd.DataFrame | None = None,
     flow_limit: str = "apparent",
     ref_angles: str = "all",
+    derivatives: str = "branch",
 ) -> OPFModel:
     """The :class:`OPFModel` of ``net``; ``pwl`` holds breakpoints of pwl-cost gens, ``ders``
     the Case DER rows of ``net.der_ids`` (decisions beside the gens), ``flow_limit`` is
     ``"apparent"`` (|S| ≤ rate) or ``"current"`` (|S| ≤ rate·|V| at each end), ``ref_angles``
-    ``"all"`` (every REF bus keeps its angle) or ``"first"`` (see :func:`fixed_angle_buses`)."""
+    ``"all"`` (every REF bus keeps its angle) or ``"first"`` (see :func:`fixed_angle_buses`);
+    ``derivatives="branch"`` assembles J and ∇²L branch by branch (:mod:`.opf_derivs`, the
+    default: 5–10× faster to build), ``"casadi"`` leaves them to CasADi's AD of the whole NLP."""
+    if derivatives not in ("branch", "casadi"):
+        raise ValueError(f"unknown derivatives '{derivatives}'; use 'branch' or 'casadi'")
     n, base = net.n_bus, net.base_mva
     units = dispatch_units(net, ders)
     ng = len(units)
@@ -102,7 +110,10 @@ def build_opf(
     x = ca.SX.sym("x", 2 * n + 2 * ng + len(pwl_gens))
     va, vm = x[:n], x[n : 2 * n]
     pg, qg = x[2 * n : 2 * n + ng], x[2 * n + ng : 2 * n + 2 * ng]
-    pf, qf, pt, qt = branch_flows(net, va, vm)
+    if derivatives == "casadi":
+        pf, qf, pt, qt = branch_flows(net, va, vm)
+    else:  # g without the flows here; opf_derivs adds them (and the derivatives) per branch
+        pf = qf = pt = qt = ca.SX(net.n_branch, 1)
     cf, ct = _dm(net.cf.T), _dm(net.ct.T)
     cg = _dm(sp.csr_matrix((np.ones(ng), (units["pos"].to_numpy(), np.arange(ng))), (n, ng)))
     v2 = vm**2
@@ -125,8 +136,13 @@ def build_opf(
         ubg.append(hi)
     lbx, ubx = _variable_bounds(net, units, len(pwl_gens), ref_angles)
     x, cost, lbx, ubx = _add_q_pwl(units, pwl, base * qg, (x, cost, lbx, ubx), (rows, lbg, ubg))
+    nlp = {"x": x, "f": cost, "g": ca.vertcat(*rows)}
+    derivs = None
+    flow_fn = ca.Function("flows", [x], [pf, qf, pt, qt])
+    if derivatives == "branch":
+        nlp, derivs, flow_fn = branch_nlp(net, x, cost, nlp["g"], rated)
     return OPFModel(
-        nlp={"x": x, "f": cost, "g": ca.vertcat(*rows)},
+        nlp=nlp,
         lbx=lbx,
         ubx=ubx,
         lbg=np.concatenate(lbg),
@@ -135,9 +151,10 @@ def build_opf(
         n_gen=ng,
         rated=rated,
         angle_limited=limited,
-        flows=ca.Function("flows", [x], [pf, qf, pt, qt]),
+        flows=flow_fn,
         units=units,
         flow_limit=flow_limit,
+        derivatives=derivs,
     )
 
 
@@ -231,7 +248,7 @@ def _poly_cost(units: pd.DataFrame, poly: np.ndarray, p_mw, q_mvar):
 
 def _dm(m: sp.spmatrix) -> ca.DM:
     """A sparse CasADi matrix from a scipy one."""
-    return ca.DM(sp.csc_matrix(m))
+    return sparse_dm(m)
 
 
 def _variable_bounds(

@@ -37,6 +37,36 @@ _SYNTHETIC = re.compile(r"^(?P<base>[\w.\-/]+)\+ders(?P<n>\d+)$")
 _STEPS_PER_DAY = 96
 
 
+def random_pv_dg(
+    rng: np.random.Generator,
+    n_der: int,
+    pv_share: float,
+    buses,
+    total_x_load: tuple[float, float],
+    dg_cost_usd_per_mwh: tuple[float, float],
+    load_mw: float,
+) -> pd.DataFrame:
+    """``n_der`` DER rows at random ``buses``: a ``pv_share`` of PV at 0–5 $/MWh, the rest dg at
+    a uniform cost in ``dg_cost_usd_per_mwh``; each kind's total capacity is its factor in
+    ``total_x_load`` times ``load_mw``, split evenly."""
+    n_pv = round(pv_share * n_der)
+    n_dg = n_der - n_pv
+    pv_x, dg_x = total_x_load
+    return pd.DataFrame(
+        {
+            "bus": rng.choice(buses, n_der),
+            "kind": ["pv"] * n_pv + ["dg"] * n_dg,
+            "p_max_mw": np.r_[
+                np.full(n_pv, pv_x * load_mw / max(n_pv, 1)),
+                np.full(n_dg, dg_x * load_mw / max(n_dg, 1)),
+            ],
+            "cost_usd_per_mwh": np.round(
+                np.r_[rng.uniform(0, 5, n_pv), rng.uniform(*dg_cost_usd_per_mwh, n_dg)], 3
+            ),
+        }
+    )
+
+
 def ed_der_case(n_der: int, *, base: str = "ieee33", seed: int = 0, pv_share: float = 0.3):
     """``base`` with ``n_der`` DERs on random non-substation buses, named ``base+ders<N>``.
 
@@ -50,21 +80,8 @@ def ed_der_case(n_der: int, *, base: str = "ieee33", seed: int = 0, pv_share: fl
         raise ValueError(f"n_der must be ≥ 1, got {n_der}")
     case = load_case(base)
     rng = child_rngs(seed, 1)[0]
-    n_pv = round(pv_share * n_der)
-    n_dg = n_der - n_pv
-    load = case.total_load_mw
-    ders = pd.DataFrame(
-        {
-            "bus": rng.choice(case.buses.index[case.buses["bus_type"] != "REF"], n_der),
-            "kind": ["pv"] * n_pv + ["dg"] * n_dg,
-            "p_max_mw": np.r_[
-                np.full(n_pv, 1.5 * load / max(n_pv, 1)), np.full(n_dg, 3 * load / max(n_dg, 1))
-            ],
-            "cost_usd_per_mwh": np.round(
-                np.r_[rng.uniform(0, 5, n_pv), rng.uniform(20, 80, n_dg)], 3
-            ),
-        }
-    )
+    buses = case.buses.index[case.buses["bus_type"] != "REF"]
+    ders = random_pv_dg(rng, n_der, pv_share, buses, (1.5, 3.0), (20.0, 80.0), case.total_load_mw)
     gens = case.gens
     gens.loc[
         gens["bus"].isin(case.buses.index[case.buses["bus_type"] == "REF"]), "cost_c1_usd_per_mwh"

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import pandas as pd
 
 from dispatchlab import load_case
 from dispatchlab.cases.timeseries import attach_profiles, profile
-from dispatchlab.learning.reduce.datasets_ed import basis_status
+from dispatchlab.learning.reduce.datasets_ed import basis_status, random_pv_dg
 from dispatchlab.learning.seeding import child_rngs
 from dispatchlab.solvers.data import GENERATING_DERS, DispatchData
 from dispatchlab.solvers.persistent import DispatchModel
@@ -53,20 +52,8 @@ def network_der_case(
         raise ValueError(f"need n_der ≥ 1 and periods ≥ 2, got {n_der} and {periods}")
     case = load_case(base)
     rng = child_rngs(seed, 1)[0]
-    n_pv = round(pv_share * n_der)
-    n_dg = n_der - n_pv
-    load = case.total_load_mw
-    ders = pd.DataFrame(
-        {
-            "bus": rng.choice(case.buses.index, n_der),
-            "kind": ["pv"] * n_pv + ["dg"] * n_dg,
-            "p_max_mw": np.r_[
-                np.full(n_pv, 0.5 * load / max(n_pv, 1)), np.full(n_dg, 0.5 * load / max(n_dg, 1))
-            ],
-            "cost_usd_per_mwh": np.round(
-                np.r_[rng.uniform(0, 5, n_pv), rng.uniform(10, 60, n_dg)], 3
-            ),
-        }
+    ders = random_pv_dg(
+        rng, n_der, pv_share, case.buses.index, (0.5, 0.5), (10.0, 60.0), case.total_load_mw
     )
     gens = case.gens
     gens["ramp_up_mw_per_h"] = gens["ramp_down_mw_per_h"] = ramp_share * gens["p_max_mw"]

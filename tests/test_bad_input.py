@@ -185,6 +185,8 @@ def test_no_highs_banner_and_no_numba_notice():
         "import dispatchlab as dl\n"
         "dl.solve('pglib/case5_pjm', 'dcopf')\n"
         "dl.to_pandapower(dl.load_case('ieee33'))\n"
+        "from dispatchlab.solvers.powerflow import run_ac_powerflow\n"
+        "run_ac_powerflow(dl.load_case('ieee123'))\n"  # unrated lines: no NaN rating warning
         "import highspy; highspy.Highs()\n"
         "print('done')\n"
     )
@@ -192,6 +194,7 @@ def test_no_highs_banner_and_no_numba_notice():
                          cwd=ROOT, timeout=120, check=True)  # fmt: skip
     assert out.stdout == "done\n"
     assert "numba" not in out.stderr and "HiGHS" not in out.stderr
+    assert "Warning" not in out.stderr, out.stderr
 
 
 def test_top_level_names():

@@ -151,7 +151,11 @@ def _export_lines(net: pp.pandapowerNet, br: pd.DataFrame, base_mva: float) -> n
         r_ohm_per_km=units.pu_to_ohm(br["r_pu"], kv, base_mva) / length,
         x_ohm_per_km=units.pu_to_ohm(br["x_pu"], kv, base_mva) / length,
         c_nf_per_km=units.b_pu_to_nf(br["b_pu"], kv, base_mva, net.f_hz) / length,
-        max_i_ka=units.mva_to_ka(br["rate_a_mva"], kv),
+        # an unrated line gets pandapower's own "no rating" value (from_ppc's 99 999 kA, read
+        # back as unlimited), not inf: inf × max_loading_percent 0 is NaN in pandapower's ppc
+        max_i_ka=np.where(
+            np.isfinite(br["rate_a_mva"]), units.mva_to_ka(br["rate_a_mva"], kv), NO_RATING_KA
+        ),
         name=br["name"].to_numpy(),
         index=br.index.to_numpy(),
         in_service=br["in_service"].to_numpy(),
@@ -188,6 +192,10 @@ def _export_trafos(net: pp.pandapowerNet, br: pd.DataFrame, base_mva: float) -> 
         in_service=br["in_service"].to_numpy(),
         max_loading_percent=_loading(br),
     )
+
+
+#: pandapower's ``from_ppc`` value for an unrated line (``_pandapower_import.MAX_VAL``)
+NO_RATING_KA = 99999.0
 
 
 def _loading(br: pd.DataFrame) -> np.ndarray:

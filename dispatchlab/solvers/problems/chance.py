@@ -56,6 +56,9 @@ class ChanceOptions:
     period: int | None = None  #: time-series step to dispatch (None: the case as it is)
     n_samples: int = 10_000  #: Monte Carlo samples of the out-of-sample check
     seed: int = 0  #: seed of the Monte Carlo samples
+    #: the chance constraints do not model branch angle-difference limits: with ``ptdf``, a
+    #: case whose angle limits are tighter than its ratings is refused unless this is False
+    angle_limits: bool = True
 
 
 def default_cov(forecast: np.ndarray, sigma_rel: float, correlation: float) -> np.ndarray:
@@ -103,6 +106,7 @@ class ChanceDispatch:
         if self.o.network == "ptdf":
             net = dc_network(self.case)
             rate = self.case.branches["rate_a_mva"].reindex(net.branch_ids).to_numpy()
+            self._refuse_angle_limits(net, rate)
             self.lines = np.flatnonzero(np.isfinite(rate))
             self.net, self.rate = net, rate[self.lines]
             self.ptdf = net.ptdf_rows(self.lines)
@@ -111,6 +115,20 @@ class ChanceDispatch:
         self.ptdf_g = self.ptdf[:, d.gens.bus] if len(self.lines) else np.zeros((0, ng))
         self.ptdf_w = self.ptdf[:, d.ders.bus[self.w_idx]] if len(self.lines) else None
         self.ptdf_x = self.ptdf[:, d.ders.bus[self.x_idx]] if len(self.lines) else None
+
+    def _refuse_angle_limits(self, net, rate: np.ndarray) -> None:
+        """A limit in the case is never dropped silently: the SOCP has no angle rows, so angle
+        limits that bind before the ratings do are refused, naming the branches."""
+        needed = net.angle_rows_needed(np.nan_to_num(rate, nan=np.inf))
+        if self.o.angle_limits and len(needed):
+            ids = [int(net.branch_ids[k]) for k in needed[:5]]
+            more = f" and {len(needed) - 5} more" if len(needed) > 5 else ""
+            raise ValueError(
+                f"chance-constrained dispatch with network='ptdf' does not model branch "
+                f"angle-difference limits, and branch(es) {ids}{more} have angle limits tighter "
+                "than their ratings; pass angle_limits=False to solve without them (as "
+                "MATPOWER's opf.ignore_angle_lim), or use solve(case, 'sced'/'dcopf')"
+            )
 
     def _build(self) -> None:
         """Variables, parameters, constraints and objective (see the module docstring)."""

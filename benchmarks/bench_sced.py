@@ -17,9 +17,8 @@
   (Python and numpy allocations) and the peak resident memory (everything), next to the size
   the dense branch × contingency LODF matrix would have. The full model does not fit there
   (size reported); lazy = full is checked on case118/case300 above and in tests/test_sced.py.
-  Egret 0.6.2's N-1 model (``egret.models.scopf.solve_scopf``) is lazy-only and its loop also
-  runs with a non-persistent solver; it is not timed here (the peer harness is
-  benchmarks/peers/).
+  Egret 0.6.2's N-1 model (``egret.models.scopf.solve_scopf``) is lazy-only and does not run
+  with HiGHS (see the page).
 
     .venv/bin/python benchmarks/bench_sced.py              # writes docs/benchmarks/sced.md
     .venv/bin/python benchmarks/bench_sced.py --skip-10k --out /tmp/sced
@@ -275,7 +274,15 @@ arithmetic of every pass (rows × contingencies, chunk by chunk); screening only
 entries of the sparse chunks would remove most of the latter (not done). ACTIVSg25k
 (`--with-25k`: no contingency table, so every non-radial branch outage, ~2.5× the 10k
 case's contingencies on a 2.5× larger network) did not finish within 18 min on this shared
-machine (one run, killed; 1 GB resident at that point): the same two costs, ~6× larger."""
+machine (one run, killed; 1 GB resident at that point): the same two costs, ~6× larger.
+
+Egret (the peer with an N-1 model, `egret.models.scopf.solve_scopf`, lazy only) does not run
+with an open solver in gridx-egret 0.6.2 + Pyomo 6.10.1 + highspy 1.16.0, checked on PGLib
+case118 with its 177 non-islanding branch outages: `"appsi_highs"` fails inside the lazy loop
+(`'LegacySolver' object has no attribute 'name'`, the same failure as its lazy DC-OPF), and
+`"highs"` or an instantiated `SolverFactory("appsi_highs")` is refused ("solver must be string
+or an instanciated pyomo solver"). It needs a persistent commercial solver (gurobi_persistent),
+so the lazy SCED is timed against our own full model where that fits (case118, case300 above)."""
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """What every TorchRL-backed agent shares: the env's agents as padded tensors, the loop, arrays.
 
 The learners of :mod:`.torchrl_offpolicy` and :mod:`.torchrl_onpolicy` take their losses,
-networks, replay buffers, target updates and GAE from TorchRL (docs/design/learning-agents.md
+networks, replay buffers, target updates and GAE from TorchRL (docs/design/learning.md
 says why). This module is the glue to dispatchlab's PettingZoo parallel environments:
 
 - :class:`AgentSpaces` reads the agents' spaces from an env. Agents may differ in observation

@@ -11,7 +11,7 @@ buffer hands samplers only indices, so the buffer passes the strata on).
 seed001's Table 3 gives the fusion as an initial ratio 0.99 with decay 0.5; the method sets
 ``sampler.recent_share`` on its own schedule (its docstring states the reading). Why a
 subclass and not ``PrioritizedSampler``: TorchRL's compiled segment trees do not load with torch
-2.13 (docs/design/learning-agents.md), and stratification is not a priority anyway.
+2.13 (docs/design/learning.md), and stratification is not a priority anyway.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import casadi as ca
 import numpy as np
 import pytest
@@ -55,12 +53,8 @@ def test_unknown_derivatives_option_is_named() -> None:
 
 
 def test_case1354_pegase_reaches_pglib_objective() -> None:
-    """PGLib BASELINE (PowerModels + Ipopt): AC-OPF 1.2588e6 $/h; within 0.1 %, and the
-    NLP build stays a small part of the time (it was 5 s of 7 s before opf_derivs)."""
-    case = dl.load_case("pglib/case1354_pegase")
-    t0 = time.perf_counter()
-    r = dl.solve(case, "acopf")
-    elapsed = time.perf_counter() - t0
+    """PGLib BASELINE (PowerModels + Ipopt): AC-OPF 1.2588e6 $/h; within 0.1 %. (How long the
+    build takes against the solve is measured in benchmarks/bench_acopf.py, not here.)"""
+    r = dl.solve(dl.load_case("pglib/case1354_pegase"), "acopf")
     assert r.status is Status.OPTIMAL
     assert r.objective == pytest.approx(1.2588e6, rel=1e-3)
-    assert r.timings["build"] < 0.5 * elapsed

@@ -41,8 +41,8 @@ DISPATCH_PROBLEMS: dict[str, tuple[str, bool]] = {
 EXTRA_PROBLEMS: dict[str, Callable[..., Result]] = {}
 
 #: the module that registers each extra problem on import. Imported only when its problem is
-#: solved: importing them all made every first ``solve`` pay for cvxpy and casadi (≈ 3 s on
-#: case118's DC-OPF against 0.06 s for the second call)
+#: solved: importing them all made every first ``solve`` pay for cvxpy and casadi (case118's
+#: DC-OPF: 0.52 s against 0.02 s on a quiet host; benchmarks/bench_first_solve.py)
 _P = "dispatchlab.solvers.problems."
 EXTRA_MODULES: dict[str, str] = {
     "dlmp": _P + "linearized",

@@ -132,3 +132,25 @@ def test_tie_limit_on_a_branch_that_is_not_a_tie_is_named():
         make_env("der-selection", tie_limits_mw={9999: 0.5})
     with pytest.raises(ValueError, match="market must be one of"):
         make_env("der-selection", market="spot")
+
+
+def test_env_drl_lp_repairs_a_bad_selection_and_prices_like_the_full_lp(env):
+    """The dearest 3 DERs of every zone: their reduced LP costs more than the full LP, the
+    certificate rejects the pick, the repair reaches the full optimum (gap ≤ 1e-6) and the
+    certified duals give the full LP's DLMPs (eq. 32)."""
+    env.reset(seed=0)
+    full = env.oracle()
+    cost = env._model.der_cost
+    sel = np.concatenate([p[np.argsort(cost[p])[-3:]] for p in env._zone_pos.values()])
+    reduced, _ = env.score(sel)
+    out = env.drl_lp(sel)
+    first = out.reports[0]
+    assert -reduced * 100.0 > full.objective + 1.0  # the bad pick's own LP is dearer
+    assert first.missed > 0 and first.rounds >= 1 and out.certified
+    assert len(out.added_back) > 0 and set(sel) <= set(out.free)
+    assert abs(out.sol["objective"] - full.objective) <= 1e-6 * max(1.0, abs(full.objective))
+    cols = ["dlmp_usd_per_mwh", "dlmp_loss_usd_per_mwh", "dlmp_congestion_usd_per_mwh"]
+    np.testing.assert_allclose(env.dlmp(out)[cols], full.result.bus[cols], atol=1e-6)
+    every = env.drl_lp(np.arange(len(env.der_ids)))  # the full LP on the same path
+    assert every.reports[0].predicted == 0
+    assert every.sol["objective"] == pytest.approx(full.objective, rel=1e-9)

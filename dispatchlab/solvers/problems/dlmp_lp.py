@@ -57,8 +57,8 @@ def dlmp_lp(
     base = lo.copy() if base_mw is None else np.asarray(base_mw, float)
     d = model.demand if demand is None else demand
     net = model.net
-    a = model.a_der[:, cols]
-    shift = model.a_der @ base - d - lin["x_b"]  # x − x_b with every move at 0
+    bus = model.der_bus[cols]  # A_der is a bus-selection matrix: gather columns, no matmul
+    shift = at_buses(model, base) - d - lin["x_b"]  # x − x_b with every move at 0
     m = LinearModel("dlmp-lp")
     m.offset = float(model.der_cost @ base)
     p0 = m.add_vars("substation_p_mw", [0], lb=model.p0_lim[0], ub=model.p0_lim[1], cost=model.lam0)
@@ -73,12 +73,12 @@ def dlmp_lp(
     mon = np.flatnonzero(np.isfinite(model.flow_limits))
     vb = np.setdiff1d(np.arange(net.n), [net.ref])
     sf, sv = net.flow_sensitivity[0][mon], net.voltage_sensitivity[vb]
-    bal = 1.0 - lin["LF"] @ a
+    bal = 1.0 - lin["LF"][bus]
     rhs = float(d.sum() + lin["L"] + lin["LF"] @ shift - base.sum())
     rows = [
         ("balance", [0], np.r_[1.0, *(s * bal for s in sign)][None, :], [rhs], [rhs]),
-        ("flow", model.net.branch_ids[mon], sf @ a, None, None),
-        ("voltage", model.net.bus_ids[vb], sv @ a, None, None),
+        ("flow", model.net.branch_ids[mon], sf[:, bus], None, None),
+        ("voltage", model.net.bus_ids[vb], sv[:, bus], None, None),
     ]
     value = {"flow": lin["F"][mon] + sf @ shift, "voltage": lin["V"][vb] + sv @ shift}
     limits = {
@@ -92,6 +92,11 @@ def dlmp_lp(
         r, c = np.nonzero(coef)
         m.add_cons(name, index, r, var_cols[c], coef[r, c], lb=low, ub=high)
     return m
+
+
+def at_buses(model: DLMPModel, p_der: np.ndarray) -> np.ndarray:
+    """A_der p: the DERs' MW summed per bus (a bincount: BLAS on the dense A_der is slower)."""
+    return np.bincount(model.der_bus, weights=p_der, minlength=model.net.n)
 
 
 def der_columns(m: LinearModel, positions: np.ndarray, model: DLMPModel) -> np.ndarray:
@@ -134,7 +139,7 @@ def lp_outcome(
         "objective": float(sol.objective),
         "p0": float(sol.x[0]),
         "p_der": p,
-        "x": model.a_der @ p - d,
+        "x": at_buses(model, p) - d,
         "lam": float(sol.row_dual[m.con_blocks["balance"].positions[0]]),
         "mu": mu,
         "eta": eta,

@@ -135,14 +135,21 @@ def page(df: pd.DataFrame, args, host: str) -> str:
     cert_ratio = (df["drl_lp_cpu_s"] / df["full_cpu_s"]).median()
     cvx_ratio = (df["full_cvxpy_cpu_s"] / df["full_cpu_s"]).median()
     n_seeds, n_minutes = df["seed"].nunique(), df.groupby("seed").size().iloc[0]
+    faster = cert_ratio < 1
     verdict = (
         f"Verdict (CPU medians, one path): the reduced LP alone takes {ratio:.2f}× the full "
-        f"LP's time — fewer columns do shorten it — but alone it ships the gap above "
-        f"(max {gap.max():.2%}). Certified, the DRL-LP takes {cert_ratio:.2f}× the full LP: "
-        "the certificate needs every left-out DER's reduced cost, i.e. the full LP's columns "
-        "(built as arrays each pass), so on this 130-column LP the certified reduction "
-        f"{'does not beat' if cert_ratio >= 1 else 'beats'} solving the full LP directly. "
-        f"The old cvxpy path took {cvx_ratio:.2f}× the LinearModel path for the same LP."
+        f"LP's time, but alone it ships the gap above (max {gap.max():.2%}). Certified, the "
+        f"DRL-LP takes {cert_ratio:.2f}× the full LP: the certificate needs every left-out "
+        "DER's reduced cost — the full LP's columns, as arrays, each pass — and its repairs, "
+        + (
+            "and still comes out ahead of the full LP on the same path."
+            if faster
+            else "so the certified reduction does not beat solving the full LP directly."
+        )
+        + f" The old cvxpy path took {cvx_ratio:.2f}× the LinearModel path for the same LP. "
+        'The paper\'s "≈ 5 s per real-time minute" is three orders of magnitude above the '
+        f"{df['drl_lp_cpu_s'].median() * 1e3:.0f} ms of CPU a certified minute takes here "
+        "(LP work only; the selection policy's own time is the seed003 method's benchmark)."
     )
     return "\n".join(
         [
@@ -190,7 +197,13 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=1440)
     ap.add_argument("--stride", type=int, default=1, help="time every n-th minute")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--from-csv", action="store_true", help="rewrite the page from the csv")
     args = ap.parse_args()
+    host = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared)"
+    if args.from_csv:
+        df = pd.read_csv(args.out / "seed003_lp.csv")
+        (args.out / "seed003_lp.md").write_text(page(df, args, host))
+        return
     env = make_env("der-selection")
     env.reset(seed=0, options={"minute": 0})
     one_minute(env, 0, 0)  # warm-up: imports, HiGHS banner, cvxpy
@@ -202,7 +215,6 @@ def main() -> None:
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "seed003_lp.csv", index=False)
-    host = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared)"
     (args.out / "seed003_lp.md").write_text(page(df, args, host))
     print((args.out / "seed003_lp.md").read_text())
 

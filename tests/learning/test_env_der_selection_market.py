@@ -154,3 +154,14 @@ def test_env_drl_lp_repairs_a_bad_selection_and_prices_like_the_full_lp(env):
     every = env.drl_lp(np.arange(len(env.der_ids)))  # the full LP on the same path
     assert every.reports[0].predicted == 0
     assert every.sol["objective"] == pytest.approx(full.objective, rel=1e-9)
+
+
+def test_oracle_of_an_infeasible_scenario_reports_it():
+    """Centroids at 8× their load (seed 0): no dispatch of all 129 DERs meets the limits; the
+    oracle says so and hands back a violating pick (so a safety fallback is counted failed)."""
+    env = make_env("der-selection", centroid_factor=8.0)
+    env.reset(seed=0)
+    best = env.oracle()
+    assert np.isnan(best.objective) and best.info["full_status"] == "infeasible"
+    assert best.info["violations"]["infeasible_selection"] == 1.0
+    assert best.info["violations"]["line_flow_mw"] == pytest.approx(2.34, abs=0.01)

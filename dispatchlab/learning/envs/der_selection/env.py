@@ -362,6 +362,8 @@ class DERSelectionEnv(ParallelEnv):
             iterations=self.config.iterations,
             flow_limits_mw=self.tie_limits_mw,
         )
+        if not res.optimal:  # no dispatch of all DERs meets the limits: no pick can
+            return self._infeasible_oracle(res)
         p = res.der["p_mw"].reindex(self.der_ids).to_numpy()
         dlmp = res.bus["dlmp_usd_per_mwh"].reindex(self._model.net.bus_ids).to_numpy()
         margin = dlmp[self._der_bus] - self._model.der_cost
@@ -384,3 +386,15 @@ class DERSelectionEnv(ParallelEnv):
         return Oracle(
             action=action, objective=res.objective, unit="usd_per_h", result=res, info=info
         )
+
+    def _infeasible_oracle(self, res) -> Oracle:
+        """The full LP is infeasible: the k DERs with the most headroom per zone, scored (and
+        reported as violating) so that a fallback to it is delivered and counted."""
+        room = self._der_max - self.base_mw
+        action = {
+            a: np.sort(np.argsort(-room[pos], kind="stable")[: self.config.k]).astype(np.int64)
+            for a, pos in self._zone_pos.items()
+        }
+        reward, info = self.score(self.selection(action)[0])
+        info.update(full_status=res.status.value, full_objective_usd_per_h=np.nan, reward=reward)
+        return Oracle(action=action, objective=np.nan, unit="usd_per_h", result=res, info=info)

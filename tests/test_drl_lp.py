@@ -135,6 +135,8 @@ def test_bad_input_is_named(case):
     ders.loc[ders.index[5], "p_mw"] = 0.2
     with pytest.raises(ValueError, match=rf"DER {ders.index[5]}: set-point p_mw = 0.2 outside"):
         dl.solve(case.replace(ders=ders), "drl_lp", selected=[4], omitted="setpoint")
+    with pytest.raises(ValueError, match="iterations must be a whole number ≥ 1, got 0"):
+        dl.solve(case, "drl_lp", selected=[4], iterations=0)
     with pytest.raises(ValueError, match="use backend 'auto' or 'highs'"):
         dl.solve(case, "drl_lp", selected=[4], backend="pyomo")
 

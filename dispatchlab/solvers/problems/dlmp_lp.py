@@ -161,3 +161,51 @@ def solve_lp(
     out = lp_outcome(model, m, solve_highs(m), lin, base_mw=base_mw, demand=demand)
     out.update(n_cols=m.n_cols, n_rows=m.n_rows)
     return out
+
+
+def solve_cvxpy(
+    model: DLMPModel, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None
+) -> dict:
+    """The DLMP LP written in cvxpy (HiGHS underneath), the formulation as it was first
+    written: ``DLMPModel.solve(..., backend="cvxpy")``, kept to cross-check :func:`dlmp_lp`."""
+    import cvxpy as cp
+
+    net, d = model.net, model.demand if demand is None else demand
+    sf, sv = net.flow_sensitivity[0], net.voltage_sensitivity
+    p0, pk = cp.Variable(), cp.Variable(len(model.der_ids))
+    dx = model.a_der @ pk - d - lin["x_b"]
+    mon = np.flatnonzero(np.isfinite(model.flow_limits))
+    vb = np.setdiff1d(np.arange(net.n), [net.ref])
+    flow = lin["F"][mon] + sf[mon] @ dx
+    volt = lin["V"][vb] + sv[vb] @ dx
+    cons = [
+        cp.sum(d) + lin["L"] + lin["LF"] @ dx - p0 - cp.sum(pk) == 0,
+        flow <= model.flow_limits[mon],
+        -flow <= model.flow_limits[mon],
+        volt <= model.v_limits[1][vb],
+        -volt <= -model.v_limits[0][vb],
+        pk >= model.der_lim[0],
+        pk <= model.der_lim[1],
+        p0 >= p0_lim[0],
+        p0 <= p0_lim[1],
+    ]
+    prob = cp.Problem(cp.Minimize(lam0 * p0 + model.der_cost @ pk), cons)
+    prob.solve(solver="HIGHS", output_flag=False)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        return {"status": prob.status}
+    mu = np.zeros(len(model.flow_limits))
+    mu[mon] = cons[1].dual_value - cons[2].dual_value
+    eta = np.zeros(net.n)
+    eta[vb] = cons[3].dual_value - cons[4].dual_value
+    x = lin["x_b"] + np.asarray(dx.value)
+    return {
+        "status": prob.status,
+        "objective": prob.value,
+        "p0": float(p0.value),
+        "p_der": np.asarray(pk.value),
+        "x": x,
+        "lam": float(cons[0].dual_value),
+        "mu": mu,
+        "eta": eta,
+        "lin": lin,
+    }

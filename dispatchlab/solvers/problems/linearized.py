@@ -40,7 +40,6 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -235,47 +234,30 @@ class DLMPModel:
         loss = float(self.net.losses(pf, qf, v).sum())
         return {"x_b": x_b, "F": pf, "V": v, "L": loss, "LF": lf}
 
-    def solve(self, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None) -> dict:
-        """Build and solve the LP at linearization ``lin``; primal values and duals."""
-        net, d = self.net, self.demand if demand is None else demand
-        sf, sv = net.flow_sensitivity[0], net.voltage_sensitivity
-        p0, pk = cp.Variable(), cp.Variable(len(self.der_ids))
-        dx = self.a_der @ pk - d - lin["x_b"]
-        mon = np.flatnonzero(np.isfinite(self.flow_limits))
-        vb = np.setdiff1d(np.arange(net.n), [net.ref])
-        flow = lin["F"][mon] + sf[mon] @ dx
-        volt = lin["V"][vb] + sv[vb] @ dx
-        cons = [
-            cp.sum(d) + lin["L"] + lin["LF"] @ dx - p0 - cp.sum(pk) == 0,
-            flow <= self.flow_limits[mon],
-            -flow <= self.flow_limits[mon],
-            volt <= self.v_limits[1][vb],
-            -volt <= -self.v_limits[0][vb],
-            pk >= self.der_lim[0],
-            pk <= self.der_lim[1],
-            p0 >= p0_lim[0],
-            p0 <= p0_lim[1],
-        ]
-        prob = cp.Problem(cp.Minimize(lam0 * p0 + self.der_cost @ pk), cons)
-        prob.solve(solver="HIGHS", output_flag=False)
-        if prob.status not in ("optimal", "optimal_inaccurate"):
-            return {"status": prob.status}
-        mu = np.zeros(len(self.flow_limits))
-        mu[mon] = cons[1].dual_value - cons[2].dual_value
-        eta = np.zeros(net.n)
-        eta[vb] = cons[3].dual_value - cons[4].dual_value
-        x = lin["x_b"] + np.asarray(dx.value)
-        return {
-            "status": prob.status,
-            "objective": prob.value,
-            "p0": float(p0.value),
-            "p_der": np.asarray(pk.value),
-            "x": x,
-            "lam": float(cons[0].dual_value),
-            "mu": mu,
-            "eta": eta,
-            "lin": lin,
-        }
+    def solve(
+        self,
+        lam0: float,
+        p0_lim: tuple[float, float],
+        lin: dict,
+        demand=None,
+        *,
+        backend: str = "highs",
+    ) -> dict:
+        """Build and solve the LP at linearization ``lin``; primal values and duals.
+        ``backend``: "highs" (:mod:`~.dlmp_lp`'s LinearModel, the path every DLMP LP of the
+        package takes) or "cvxpy" (the same LP written in cvxpy, kept as a cross-check)."""
+        if backend == "cvxpy":
+            return self.solve_cvxpy(lam0, p0_lim, lin, demand)
+        from dispatchlab.solvers.problems.dlmp_lp import solve_lp
+
+        self.lam0, self.p0_lim = lam0, p0_lim
+        return solve_lp(self, lin, demand=demand)
+
+    def solve_cvxpy(self, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None):
+        """:meth:`solve` through cvxpy (HiGHS underneath): the formulation as written first."""
+        from dispatchlab.solvers.problems.dlmp_lp import solve_cvxpy
+
+        return solve_cvxpy(self, lam0, p0_lim, lin, demand)
 
     def components(self, sol: dict) -> pd.DataFrame:
         """DLMP and its energy / loss / congestion / voltage parts ($/MWh) at every bus."""
@@ -319,18 +301,27 @@ def dlmp_model(
 
 
 def solve_dlmp(case, *, backend: str = "auto", iterations: int = 2, **options) -> Result:
-    """``solve(case, "dlmp", …)``: DER dispatch and DLMPs on the linearized network (an LP
-    solved by HiGHS through cvxpy; ``backend`` "auto" or "highs"); options of
-    :func:`dlmp_model`. ``iterations`` LPs, each linearized at the previous dispatch."""
-    if backend not in ("auto", "highs"):
-        raise ValueError("the dlmp LP is solved by HiGHS: use backend 'auto' or 'highs'")
+    """``solve(case, "dlmp", …)``: DER dispatch and DLMPs on the linearized network, an LP
+    solved by HiGHS (``backend`` "auto" / "highs": a LinearModel passed to highspy, the path
+    of the der-selection env and of ``drl_lp``; "cvxpy": the same LP through cvxpy); options
+    of :func:`dlmp_model`. ``iterations`` LPs, each linearized at the previous dispatch."""
+    if backend not in ("auto", "highs", "cvxpy"):
+        raise ValueError("the dlmp LP is solved by HiGHS: use backend 'auto', 'highs' or 'cvxpy'")
     t0 = time.perf_counter()
-    model = dlmp_model(case, **options)
-    sol = model.solve(model.lam0, model.p0_lim, model.linearize(model.x_b))
+    return dlmp_result(case, dlmp_model(case, **options), iterations, backend, t0)
+
+
+def dlmp_result(case, model: DLMPModel, iterations: int = 2, backend: str = "auto", t0=None):
+    """The Result of ``solve(case, "dlmp")`` for a ``model`` of ``case`` already built (an
+    environment keeps one network and builds only the model of each scenario)."""
+    path = "cvxpy" if backend == "cvxpy" else "highs"
+    t0 = time.perf_counter() if t0 is None else t0
+    sol = model.solve(model.lam0, model.p0_lim, model.linearize(model.x_b), backend=path)
     for _ in range(iterations - 1):
         if "lam" not in sol:
             break
-        sol = model.solve(model.lam0, model.p0_lim, model.linearize(sol["x"]))  # re-linearize
+        lin = model.linearize(sol["x"])  # re-linearize at the dispatch
+        sol = model.solve(model.lam0, model.p0_lim, lin, backend=path)
     ok = "lam" in sol
     res = Result(
         Status.OPTIMAL if ok else Status.INFEASIBLE,
@@ -339,8 +330,8 @@ def solve_dlmp(case, *, backend: str = "auto", iterations: int = 2, **options) -
         case.name,
         timings={"solve": time.perf_counter() - t0},
     )
-    res.info = {"backend": "highs", "reference_price_usd_per_mwh": model.lam0}
-    res.info["iterations"] = iterations
+    res.info = {"backend": "highs" if path == "highs" else "cvxpy+highs"}
+    res.info.update(reference_price_usd_per_mwh=model.lam0, iterations=iterations)
     if ok:
         _dlmp_tables(res, model, sol)
         res.info["solution"] = sol

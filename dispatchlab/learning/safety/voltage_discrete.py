@@ -14,7 +14,7 @@ For every decision (OLTC tap, capacitor steps, SVG level — absolute positions)
    is feasible;
    With ``neighbourhood="hamming"`` (seed002's layer, issue 17) the repair instead evaluates
    every joint position that differs from the proposal in at most ``radius`` devices (any
-   position each; 1 + 34 + 421 = 456 candidates at radius 2 on ieee33-seed002) in one batched
+   position each; 1 + 34 + 432 = 467 candidates at radius 2 on ieee33-seed002) in one batched
    power flow and delivers the **cheapest** feasible one;
 3. **fall back** — the oracle's exhaustive optimum over all joint positions (its cheapest;
    with the band penalty in the cost it is feasible whenever any position is).

@@ -185,3 +185,42 @@ def test_paired_tests_need_two_runs_and_holm() -> None:
     assert out.loc[0, "diff_mean"] == pytest.approx(0.105) and out.loc[0, "n_pairs"] == 6
     with pytest.raises(ValueError, match=r"paired tests need ≥ 2 runs of 'learned'.*got 1"):
         paired_tests(table[table["run"] != 1], metrics=("qualification_rate",))
+
+
+def test_cli_train_compare_evaluate(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from dispatchlab.cli import app
+
+    runner = CliRunner()
+    ckpt = tmp_path / "s2.npz"
+    res = runner.invoke(
+        app, ["train", "seed002", "--quick", "--runs", "2", "-s", "3", "-o", str(ckpt)]
+    )
+    assert res.exit_code == 0, res.output
+    second = tmp_path / "s2-run1.npz"
+    assert ckpt.is_file() and second.is_file() and "run 1 (seed 4)" in res.output
+    csv = tmp_path / "days.csv"
+    res = runner.invoke(
+        app,
+        ["compare", "seed002", str(ckpt), str(second), "--days", "0,1",
+         "--policies", "learned,hold", "-o", str(csv)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "paired tests (Holm-corrected)" in res.output and "qualification_rate" in res.output
+    import pandas as pd
+
+    days = pd.read_csv(csv)
+    assert len(days) == 2 * 2 + 2 and set(days["policy"]) == {"learned", "hold"}
+    bad = runner.invoke(app, ["compare", "seed002", str(ckpt), "--policies", "learned,magic"])
+    assert bad.exit_code == 2 and "unknown policies ['magic']" in bad.output
+    res = runner.invoke(
+        app,
+        ["evaluate", "voltage-control-discrete", "--policy", str(ckpt),
+         "-o", "svg_mode=continuous", "--max-steps", "3"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    wrong = runner.invoke(
+        app, ["evaluate", "voltage-control-discrete", "--policy", str(ckpt), "--max-steps", "2"]
+    )
+    assert wrong.exit_code == 2 and "svg_mode='continuous'" in wrong.output

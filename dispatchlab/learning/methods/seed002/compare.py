@@ -11,6 +11,8 @@ with the same noise seed, in the env with a continuous SVG, and is scored by the
   repair, oracle fall back); the delivered violations are counted;
 * ``exact`` — ``env.oracle()`` every step: every tap × capacitor position with the SVG
   optimised per position (the exact per-step optimum);
+* ``opf-round`` and ``mpc`` — :mod:`.counterparts` (per-step DistFlow rounded; hourly
+  DistFlow over 4 h + per-step LinDistFlow SVG);
 * ``hold`` — the initial positions and 0 Mvar; ``random`` — uniform positions and SVG output.
 
 Per day: the qualification rate (share of steps with every bus in [0.95, 1.05]), the decision
@@ -33,8 +35,8 @@ from dispatchlab.learning.envs.voltage.stress import STRESS_DAYS, hold_policy
 from dispatchlab.learning.methods.seed002.method import Seed002Method, env_config, joint_state
 from dispatchlab.learning.methods.seed002.rules import joint_size, position_delta
 
-POLICIES = ("learned", "learned-safe", "exact", "hold", "random")
-NOT_BUILT = ("dqn", "mpc", "opf-round")  #: the issue's other counterparts, not built yet
+POLICIES = ("learned", "learned-safe", "exact", "opf-round", "mpc", "hold", "random")
+NOT_BUILT = ("dqn",)  #: the issue's other counterpart, not built yet
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ def _policy(name: str, method, env, config: CompareConfig):
         return (lambda e: e.oracle().action), extra
     if name == "hold":
         return hold_policy, extra
+    if name in ("opf-round", "mpc"):
+        from dispatchlab.learning.methods.seed002.counterparts import OPFRound, TwoLayerMPC
+
+        act = OPFRound() if name == "opf-round" else TwoLayerMPC()
+        return act, {"solver": act}
     rng = np.random.default_rng(config.seed)
 
     def random_policy(e):
@@ -140,6 +147,8 @@ def play(env, act, day: int, seed: int, extra: dict) -> dict:
         }
         if check:
             row["optimum_outside"] = float(np.mean(reduc["outside"]))
+    if getattr(extra.get("solver"), "gaps", None):
+        row["rounding_gap_rel"] = float(np.mean(extra["solver"].gaps))
     if "layer" in extra:
         row |= {f"safety_{k}": v for k, v in extra["layer"].stats.as_dict().items()}
     return row

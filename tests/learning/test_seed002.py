@@ -224,3 +224,18 @@ def test_cli_train_compare_evaluate(tmp_path) -> None:
         app, ["evaluate", "voltage-control-discrete", "--policy", str(ckpt), "--max-steps", "2"]
     )
     assert wrong.exit_code == 2 and "svg_mode='continuous'" in wrong.output
+
+
+def test_dqn_baseline_masks_the_same_joint_moves_and_plays() -> None:
+    from dispatchlab.learning.methods.seed002.dqn_baseline import JointDQN, train_dqn
+
+    core = _at_hour(_env(), 12)  # over-voltage: 12 joint moves remain of 81 (rule test)
+    core.pos[0, :4] = [5, 2, 2, 2]
+    agent = JointDQN(Seed002Config(), 4, 40, np.random.default_rng(0))
+    assert agent.joint_mask(core).sum() == 12 and agent.moves.shape == (81, 4)
+    dqn = train_dqn(Seed002Config.quick(episodes=8))
+    env = _env()
+    env.reset(seed=0, options={"day": 1})
+    action = dqn.act(env)
+    assert set(action) == set(env.possible_agents) and -0.3 <= action["svg15"][0] <= 0.3
+    env.step(action)

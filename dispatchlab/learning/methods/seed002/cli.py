@@ -62,8 +62,8 @@ def compare(
     days: str = typer.Option(None, "--days", help="Stress-set day indices, e.g. 0,1,2 (all)."),
     policies: str = typer.Option(
         "learned,exact,hold,random",
-        help="Comma-separated: learned, learned-safe, exact, hold, random, "
-        "opf-round, mpc (dqn: not built yet).",
+        help="Comma-separated: learned, learned-safe, exact, opf-round, mpc, dqn (trained "
+        "here on the first checkpoint's budget), hold, random.",
     ),
     seed: int = typer.Option(0, "--seed", "-s", help="Noise seed of every day; random policy."),
     out: Path = CSV_OUT,

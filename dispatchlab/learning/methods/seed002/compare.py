@@ -13,6 +13,8 @@ with the same noise seed, in the env with a continuous SVG, and is scored by the
   optimised per position (the exact per-step optimum);
 * ``opf-round`` and ``mpc`` — :mod:`.counterparts` (per-step DistFlow rounded; hourly
   DistFlow over 4 h + per-step LinDistFlow SVG);
+* ``dqn`` — :mod:`.dqn_baseline`, single-agent DQN over the reduced joint move set, trained
+  here with the first checkpoint's config (episodes, days, ε) and seed ``seed``;
 * ``hold`` — the initial positions and 0 Mvar; ``random`` — uniform positions and SVG output.
 
 Per day: the qualification rate (share of steps with every bus in [0.95, 1.05]), the decision
@@ -35,8 +37,7 @@ from dispatchlab.learning.envs.voltage.stress import STRESS_DAYS, hold_policy
 from dispatchlab.learning.methods.seed002.method import Seed002Method, env_config, joint_state
 from dispatchlab.learning.methods.seed002.rules import joint_size, position_delta
 
-POLICIES = ("learned", "learned-safe", "exact", "opf-round", "mpc", "hold", "random")
-NOT_BUILT = ("dqn",)  #: the issue's other counterpart, not built yet
+POLICIES = ("learned", "learned-safe", "exact", "opf-round", "mpc", "dqn", "hold", "random")
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ class CompareConfig:
     def __post_init__(self) -> None:
         bad = [p for p in self.policies if p not in POLICIES]
         if bad:
-            built = ", ".join(POLICIES)
-            later = ", ".join(NOT_BUILT)
-            raise ValueError(f"unknown policies {bad}; known: {built} ({later} not built yet)")
+            raise ValueError(f"unknown policies {bad}; known: {', '.join(POLICIES)}")
         n = len(STRESS_DAYS)
         if not self.days or any(not 0 <= d < n for d in self.days):
             raise ValueError(f"days must be stress-set indices in 0…{n - 1}, got {self.days}")
@@ -64,11 +63,16 @@ def compare(methods: list[Seed002Method], config: CompareConfig) -> pd.DataFrame
     cfg = methods[0].config
     env = make_env("voltage-control-discrete", config=env_config(cfg))
     rows = []
+    dqn = None
+    if "dqn" in config.policies:
+        from dispatchlab.learning.methods.seed002.dqn_baseline import train_dqn
+
+        dqn = train_dqn(cfg.replace(seed=config.seed))
     for name in config.policies:
         runs = list(enumerate(methods)) if name.startswith("learned") else [(-1, None)]
         for run, method in runs:
             for day in config.days:
-                act, extra = _policy(name, method, env, config)
+                act, extra = _policy(name, method or dqn, env, config)
                 row = play(env, act, day, config.seed, extra)
                 rows.append({"policy": name, "run": run, "day": day, **row})
     return pd.DataFrame(rows)
@@ -85,6 +89,8 @@ def _policy(name: str, method, env, config: CompareConfig):
         layer = DiscreteVoltageSafetyLayer(env, neighbourhood="hamming", radius=2)
         extra = {"layer": layer}
         return (lambda e: layer.filter(method.act(e))[0]), extra
+    if name == "dqn":
+        return method.act, extra
     if name == "exact":
         return (lambda e: e.oracle().action), extra
     if name == "hold":

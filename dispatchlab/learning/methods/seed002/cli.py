@@ -45,7 +45,7 @@ def train(
             cfg = base.replace(seed=seed + r)
             if episodes is not None:
                 cfg = cfg.replace(episodes=episodes)
-            method = train_method(cfg, log=console.print, progress=False)
+            method = train_method(cfg, log=console.print, progress=True)
         except BAD_INPUT as exc:
             raise bad_input(exc) from exc
         path = out if r == 0 else out.with_name(f"{out.stem}-run{r}{out.suffix or '.npz'}")

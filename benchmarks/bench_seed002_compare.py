@@ -155,7 +155,9 @@ def page(table: pd.DataFrame, meta: list[dict], extras: dict, args) -> str:
             "# seed002: PNN-assisted multi-agent actor-critic vs exact, OPF, MPC",
             scale,
             "Learned runs play **without** the safety layer (learned-safe: run 0 through it). "
-            "Days are the stress set (never trained on); noise seed 0 on every day. The rows no-pnn, no-reduction and no-sensitivity are the ablations (learned without that part), trained and played like learned.",
+            "Days are the stress set (never trained on); noise seed 0 on every day. "
+            "The rows no-pnn, no-reduction and no-sensitivity are the ablations (learned "
+            "without that part), trained and played like learned.",
             "## Table 2 layout (mean ± std over runs × days)",
             markdown(summarize(table).reset_index()),
             f"OPF-round's mean relative rounding gap (relaxed → rounded): {gap:.2e}.",

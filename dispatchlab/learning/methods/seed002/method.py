@@ -17,6 +17,7 @@ apart from the stress test days) on the batched env.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +60,7 @@ def env_config(cfg: Seed002Config, train: bool = False):
     if not train:
         return base
     profiles = ProfileConfig(days=cfg.train_days, peak_scale=cfg.train_peaks)
-    return base.__class__(**{**base.__dict__, "profiles": profiles, "dg_p_max_mw": STRESS_DG_MW})
+    return dataclasses.replace(base, profiles=profiles, dg_p_max_mw=STRESS_DG_MW)
 
 
 def joint_state(core) -> np.ndarray:

@@ -4,6 +4,8 @@ safety layer clips a continuous SVG and repairs the discrete part."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -13,6 +15,7 @@ from dispatchlab.learning.envs.voltage.stress import (
     STRESS_DAYS,
     day_qualification,
     hold_policy,
+    oracle_policy,
     stress_config,
 )
 from dispatchlab.learning.safety.base import TOL
@@ -94,3 +97,49 @@ def test_safety_layer_clips_the_svg_and_repairs_the_taps() -> None:
         "svg15": [0.3],
     }
     env.step(out)  # the env accepts the delivered action
+
+
+def test_continuous_oracle_matches_a_scalar_search_per_position() -> None:
+    from scipy.optimize import minimize_scalar
+
+    env = _env(svg_mode="continuous", dt_h=1.0)
+    _hold_until(env, 12)
+    core, oracle = env.core, env.oracle()
+    pos = np.array([oracle.action[a] for a in env.possible_agents[:-1]] + [0])
+
+    def cost(p):
+        return lambda q: float(core.evaluate_now(p, svg=np.array([q]))["cost"][0])
+
+    best = minimize_scalar(cost(pos), bounds=(-0.3, 0.3), method="bounded", options={"xatol": 1e-7})
+    assert best.fun - 1e-7 <= oracle.objective <= best.fun + 1e-12  # golden ≈ Brent's search
+    assert oracle.action["svg15"][0] == pytest.approx(best.x, abs=1e-4)
+    rng = np.random.default_rng(0)  # no other tap × capacitor position does better
+    for _ in range(15):
+        other = np.r_[[rng.integers(k) for k in core.n_options[:-1]], 0]
+        assert minimize_scalar(cost(other), bounds=(-0.3, 0.3), method="bounded").fun >= (
+            oracle.objective - 1e-9
+        )
+
+
+def test_reset_day_by_date_or_index_and_the_oracle_is_the_enumeration() -> None:
+    env = _env(dt_h=1.0)
+    env.reset(seed=4, options={"day": DAY})
+    by_date = env.core.load_p.copy()
+    env.reset(seed=4, options={"day": list(STRESS_DAYS).index(DAY)})
+    np.testing.assert_array_equal(env.core.load_p, by_date)
+    env.reset(seed=4, options={"day": 0})
+    assert not np.allclose(env.core.load_p, by_date)
+    _hold_until(env, 13)
+    c = env.core
+    grid = np.array(list(itertools.product(*(range(int(k)) for k in c.n_options))))
+    brute = c.evaluate_now(grid)["cost"]
+    oracle = env.oracle()
+    assert oracle.objective == pytest.approx(brute.min(), abs=1e-12)
+    assert [oracle.action[a] for a in env.possible_agents] == grid[brute.argmin()].tolist()
+
+
+@pytest.mark.slow
+def test_exact_optimum_qualifies_every_hour_of_the_stress_set() -> None:
+    env = _env(svg_mode="continuous", dt_h=1.0)  # 6 days × 24 h, 1 375 positions + SVG search
+    rates = np.array([day_qualification(env, oracle_policy, d) for d in STRESS_DAYS])
+    assert rates[:, 0].mean() >= 0.99 and rates[:, 0].min() == 1.0

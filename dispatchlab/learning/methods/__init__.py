@@ -55,6 +55,19 @@ METHODS: dict[str, MethodSpec] = {
     ),
 }
 
+_SEED002 = "dispatchlab.learning.methods.seed002"
+METHODS["seed002"] = MethodSpec(
+    name="seed002",
+    paper="Lin et al. 2026, PNN-assisted multi-agent actor-critic for reactive power/voltage",
+    envs=("voltage-control-discrete",),
+    counterpart="exact per-step optimum (env.oracle: tap x capacitor enumeration, SVG optimised)",
+    description="PNN + rule-reduced CTDE actor-critic + S_VQ regulation of the SVG",
+    train=f"{_SEED002}.cli:train",
+    compare=f"{_SEED002}.cli:compare",
+    load_policy=f"{_SEED002}.method:policy_from_checkpoint",
+    leaderboard=f"{_SEED002}.leaderboard:leaderboard_rows",
+)
+
 
 def method_spec(name: str) -> MethodSpec:
     """The spec of method ``name``; a clear error names the known ones."""

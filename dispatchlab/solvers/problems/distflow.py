@@ -248,6 +248,8 @@ def _fill(result, case, fd: Feeder, model, terms, objective: str, verify: bool, 
     info["is_dpp"] = model.problem.is_dpp()
     info["terms"] = {k: float(v.value) for k, v in terms.items()}
     info["loss_mw_model"] = float(tables["system"]["loss_mw"].sum())
+    # the (rounded) OLTC ratios per period: the only control the tables do not show
+    info["tap_ratio"] = tables["settings"].taps.tolist()
     timings["extract"] = time.perf_counter() - t
     if verify:
         t = time.perf_counter()

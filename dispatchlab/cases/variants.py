@@ -226,13 +226,50 @@ def ieee33_seed002() -> Case:
     return _named(case, "ieee33-seed002", "seed002 §4 (DG and SVG sizes chosen)")
 
 
+#: seed003's one day at 1 min: the paper drives its load centroids with 1-minute data of a
+#: residential community in Edmonton, which is not available; SimBench ``residential`` on this
+#: winter weekday stands in (quarter-hours interpolated to minutes, 2 % seeded noise)
+SEED003_DAY = "2016-01-13"
+
+#: the paper's tie line "120–36" (Fig. 3 / §V-C; bus 120 is not in our numbering) is the
+#: line 135–35 here: the only branch between the zones of the paper's MG2 and MG3 load
+#: centroids (buses 23 and 43); ``der-selection`` sets its congestion limit (docs/env-der-selection.md)
+SEED003_TIE_BUSES = (135, 35)
+
+
+def seed003_profile_spec() -> dict:
+    """The :func:`~dispatchlab.cases.timeseries.attach_profiles` options of ieee123-seed003
+    (stored in ``case.meta["profiles"]``, as the seed001/seed002 feeders store theirs)."""
+    return dict(
+        load_profile="residential",
+        pv_profile=None,
+        wind_profile=None,
+        normalize="window",
+        seed=3,
+        jitter=0.02,
+    )
+
+
 def ieee123_seed003() -> Case:
     """seed003 (DRL-LP with learned DER selection): IEEE 123 with a 100 kW DER at every bus.
 
     "Every bus has a 100 kW DER" (§5): every bus except the substation source bus gets a
     dispatchable DER of 0.1 MW (±0.05 Mvar). The paper gives no DER costs; we draw each
     DER's cost uniformly in [20, 40] $/MWh with seed 3 so that selection matters. The random
-    load centroids (30 % of buses at 150 % load) belong to the environment, not the case.
+    load centroids (30 % of buses at 150 % of their load) belong to the environment, not the case.
+
+    Time series: one day at 1 min (1 440 steps from :data:`SEED003_DAY`), the paper's market
+    interval. The paper's Edmonton data are not available, so every load follows SimBench
+    ``residential`` (15-min values interpolated linearly to minutes), with 2 % multiplicative
+    noise per minute (seed 3), scaled so that each load peaks at its ``p_mw`` over the day
+    (:func:`seed003_profile_spec`). ``der-selection`` drives its centroids' extra load with it.
+
+    Tie line: the paper's congestion case limits the tie "120–36" between MG2 and MG3 to
+    740 kW (from 755). Bus 120 does not exist in our numbering and only the 5 transformers
+    are rated; the tie is mapped to line 135–35 (:data:`SEED003_TIE_BUSES`), the only branch
+    between the zones holding the paper's MG2 and MG3 centroids (buses 23 and 43). Its limit
+    is not set here: it depends on the day's flows, so ``der-selection`` sets it to ≈ 98 % of
+    the tie's unconstrained peak flow (740 / 755) in its congestion case.
     """
     from dispatchlab.cases.library import load_case
 
@@ -251,7 +288,11 @@ def ieee123_seed003() -> Case:
             "name": [f"DER{b}" for b in candidates],
         }
     )
-    return _named(base.with_ders(ders), "ieee123-seed003", "seed003 §5 (costs drawn, seed 3)")
+    case = base.with_ders(ders)
+    spec = seed003_profile_spec()
+    case = attach_profiles(case, start=SEED003_DAY, periods=1440, step="1min", **spec)
+    case = case.replace(meta=dict(case.meta, profiles=spec, profile_day=SEED003_DAY))
+    return _named(case, "ieee123-seed003", "seed003 §5 (costs drawn, seed 3)")
 
 
 def _with_voltage_band(case: Case, low: float, high: float) -> Case:

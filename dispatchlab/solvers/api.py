@@ -46,6 +46,7 @@ EXTRA_PROBLEMS: dict[str, Callable[..., Result]] = {}
 _P = "dispatchlab.solvers.problems."
 EXTRA_MODULES: dict[str, str] = {
     "dlmp": _P + "linearized",
+    "drl_lp": _P + "drl_lp",
     "stochastic": _P + "stochastic",
     "mpc": _P + "mpc",
     "chance": _P + "chance",

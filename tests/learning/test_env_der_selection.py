@@ -53,7 +53,14 @@ def test_centroids_scale_thirty_percent_of_load_buses(env):
     np.testing.assert_allclose(scen.loc[~at, "p_mw"], base.loc[~at, "p_mw"])
 
 
-def test_reward_and_lp_equal_solve_dlmp_on_selected_ders(env):
+@pytest.fixture(scope="module")
+def dispatch_env():
+    return make_env("der-selection", market="dispatch")
+
+
+def test_reward_and_lp_equal_solve_dlmp_on_selected_ders(dispatch_env):
+    """The "dispatch" market: the selected DERs alone carry the load."""
+    env = dispatch_env
     env.reset(seed=3)
     action = {a: np.arange(3) for a in env.agents}  # the first three DERs of every zone
     reward, info = env.evaluate(action)
@@ -121,7 +128,7 @@ def test_infeasible_selection_is_reported():
     base = dl.load_case("ieee123-seed003")
     gens = base.gens
     gens["p_max_mw"] = 0.5  # a weak substation: 18 DERs × 0.1 MW + 0.5 MW < the feeder load
-    env = DERSelectionEnv(case=base.replace(gens=gens))
+    env = DERSelectionEnv(case=base.replace(gens=gens), market="dispatch")
     env.reset(seed=0)
     reward, info = env.evaluate({a: np.array([0, 1, 2]) for a in env.agents})
     assert info["violations"]["infeasible_selection"] == 1.0

@@ -16,7 +16,7 @@ from dispatchlab.learning.safety.der_selection import DERSelectionSafetyLayer
 @pytest.fixture(scope="module")
 def env():
     # centroids at 4× their load: some random selections overload a line, the oracle's do not
-    return make_env("der-selection", centroid_factor=4.0)
+    return make_env("der-selection", centroid_factor=4.0, market="dispatch")
 
 
 def _scenario(env, seed: int) -> dict:

@@ -19,7 +19,7 @@ CASES = {  # env -> (options, first seed, episodes, steps): a random policy viol
     "voltage-control-discrete": ({}, 0, 1, 6),
     "transmission-dispatch": ({}, 0, 1, 6),
     # centroids at 4× load: scenario 2's random selection overloads a line, 1's does not
-    "der-selection": ({"centroid_factor": 4.0}, 1, 2, 1),
+    "der-selection": ({"centroid_factor": 4.0, "market": "dispatch"}, 1, 2, 1),
 }
 
 

@@ -10,29 +10,11 @@ The report below is stored in ``result.info["reduction"]``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
 from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
-
-
-@dataclass
-class ReductionReport:
-    """How a reduced solve went: what was predicted, missed and repaired, and the time per stage."""
-
-    method: str
-    predicted: int = 0  #: constraints kept / variables fixed / basis entries predicted
-    missed: int = 0  #: predictions the certificate rejected
-    added_back: int = 0  #: constraints added or variables un-fixed by the repair
-    rounds: int = 0  #: re-solves after the first reduced solve
-    fallback: bool = False  #: True when the reduction gave up and solved the full problem
-    certified: bool = False  #: the certificate holds for the returned solution
-    timings: dict[str, float] = field(default_factory=dict)  #: features/inference/solve/verify s
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from dispatchlab.solvers.certificate import ReductionReport  # noqa: F401 (re-exported)
 
 
 class Reduction(Protocol):

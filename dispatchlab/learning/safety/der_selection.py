@@ -87,23 +87,30 @@ class DERSelectionSafetyLayer(SafetyLayer):
         self.max_rounds = max_rounds  #: one-pick moves before giving up
         self.config = PruningConfig()  # the certificate's tolerance and HiGHS settings
         self.evaluations = 0  #: selections the env scored in the last repair
+        self.down_cols: np.ndarray | None = None  #: downward DER columns (balancing market)
 
     def verify(self, actions: dict) -> dict[str, float]:
         """The environment's violations of ``actions`` for the current scenario."""
         return self.env.evaluate(actions)[1]["violations"]
 
     def phase_one_lp(self) -> tuple[LPArrays, np.ndarray, object]:
-        """(phase-1 LP arrays over all DERs, their columns, a HiGHS instance) for the current
-        scenario at the env's first linearization."""
+        """(phase-1 LP arrays over all DERs, their upward columns, a HiGHS instance) for the
+        current scenario at the env's first linearization. In the balancing market each DER
+        also has a downward column (``self.down_cols``): a DER left out stays at its base."""
         env = self.env
-        lp = LPArrays(phase_one(selection_lp(env._model, np.arange(len(env.der_ids)), env._lin)))
-        return lp, lp.model.var_blocks["der_p_mw"].positions, reduced_highs(self.config)
+        n = len(env.der_ids)
+        lp = LPArrays(phase_one(selection_lp(env._model, np.arange(n), env._lin, env.lp_base)))
+        blocks = lp.model.var_blocks
+        self.down_cols = blocks["der_down_mw"].positions if "der_down_mw" in blocks else None
+        return lp, blocks["der_p_mw"].positions, reduced_highs(self.config)
 
     def certify(self, picks: dict, lp: LPArrays, cols: np.ndarray, h):
-        """(phase-1 solution with the DERs outside ``picks`` fixed at 0, those DERs)."""
+        """(phase-1 solution with the DERs outside ``picks`` fixed — at 0, or at their base
+        in the balancing market —, those DERs)."""
         sel, _ = self.env.selection(picks)
         out = np.setdiff1d(np.arange(len(self.env.der_ids)), sel)
-        return solve_fixed(lp, cols[out], np.zeros(len(out), bool), h), out
+        fixed = cols[out] if self.down_cols is None else np.r_[cols[out], self.down_cols[out]]
+        return solve_fixed(lp, fixed, np.zeros(len(fixed), bool), h), out
 
     def repair(self, actions: dict, violations: dict[str, float]) -> dict | None:
         """A feasible selection near ``actions`` (module docstring), or ``None``."""
@@ -115,7 +122,7 @@ class DERSelectionSafetyLayer(SafetyLayer):
             if sol.status is not Status.OPTIMAL:
                 return None
             limit = None if rnd == 0 else self.candidates
-            moves = self.moves(picks, out, sol.col_dual[cols], limit)
+            moves = self.moves(picks, out, self.reduced_costs(sol, cols), limit)
             scored = [(self.certify(m, lp, cols, h)[0], m) for m in moves]
             scored = [(s.objective if s.status is Status.OPTIMAL else np.inf, m) for s, m in scored]
             for obj, move in scored:  # phase-1 feasibility is necessary: the env checks the rest
@@ -130,6 +137,13 @@ class DERSelectionSafetyLayer(SafetyLayer):
                 return None  # no move lowers the infeasibility
             picks = best
         return None
+
+    def reduced_costs(self, sol, cols: np.ndarray) -> np.ndarray:
+        """Per DER, the most negative reduced cost of its columns (up, and down if any)."""
+        reduced = sol.col_dual[cols]
+        return (
+            reduced if self.down_cols is None else np.minimum(reduced, sol.col_dual[self.down_cols])
+        )
 
     def moves(
         self, picks: dict, out: np.ndarray, reduced: np.ndarray, limit: int | None = None

@@ -40,7 +40,6 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -235,8 +234,29 @@ class DLMPModel:
         loss = float(self.net.losses(pf, qf, v).sum())
         return {"x_b": x_b, "F": pf, "V": v, "L": loss, "LF": lf}
 
-    def solve(self, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None) -> dict:
-        """Build and solve the LP at linearization ``lin``; primal values and duals."""
+    def solve(
+        self,
+        lam0: float,
+        p0_lim: tuple[float, float],
+        lin: dict,
+        demand=None,
+        *,
+        backend: str = "highs",
+    ) -> dict:
+        """Build and solve the LP at linearization ``lin``; primal values and duals.
+        ``backend``: "highs" (:mod:`~.dlmp_lp`'s LinearModel, the path every DLMP LP of the
+        package takes) or "cvxpy" (the same LP written in cvxpy, kept as a cross-check)."""
+        if backend == "cvxpy":
+            return self.solve_cvxpy(lam0, p0_lim, lin, demand)
+        from dispatchlab.solvers.problems.dlmp_lp import solve_lp
+
+        self.lam0, self.p0_lim = lam0, p0_lim
+        return solve_lp(self, lin, demand=demand)
+
+    def solve_cvxpy(self, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None):
+        """:meth:`solve` through cvxpy (HiGHS underneath): the formulation as written first."""
+        import cvxpy as cp
+
         net, d = self.net, self.demand if demand is None else demand
         sf, sv = net.flow_sensitivity[0], net.voltage_sensitivity
         p0, pk = cp.Variable(), cp.Variable(len(self.der_ids))
@@ -319,18 +339,21 @@ def dlmp_model(
 
 
 def solve_dlmp(case, *, backend: str = "auto", iterations: int = 2, **options) -> Result:
-    """``solve(case, "dlmp", …)``: DER dispatch and DLMPs on the linearized network (an LP
-    solved by HiGHS through cvxpy; ``backend`` "auto" or "highs"); options of
-    :func:`dlmp_model`. ``iterations`` LPs, each linearized at the previous dispatch."""
-    if backend not in ("auto", "highs"):
-        raise ValueError("the dlmp LP is solved by HiGHS: use backend 'auto' or 'highs'")
+    """``solve(case, "dlmp", …)``: DER dispatch and DLMPs on the linearized network, an LP
+    solved by HiGHS (``backend`` "auto" / "highs": a LinearModel passed to highspy, the path
+    of the der-selection env and of ``drl_lp``; "cvxpy": the same LP through cvxpy); options
+    of :func:`dlmp_model`. ``iterations`` LPs, each linearized at the previous dispatch."""
+    if backend not in ("auto", "highs", "cvxpy"):
+        raise ValueError("the dlmp LP is solved by HiGHS: use backend 'auto', 'highs' or 'cvxpy'")
+    path = "cvxpy" if backend == "cvxpy" else "highs"
     t0 = time.perf_counter()
     model = dlmp_model(case, **options)
-    sol = model.solve(model.lam0, model.p0_lim, model.linearize(model.x_b))
+    sol = model.solve(model.lam0, model.p0_lim, model.linearize(model.x_b), backend=path)
     for _ in range(iterations - 1):
         if "lam" not in sol:
             break
-        sol = model.solve(model.lam0, model.p0_lim, model.linearize(sol["x"]))  # re-linearize
+        lin = model.linearize(sol["x"])  # re-linearize at the dispatch
+        sol = model.solve(model.lam0, model.p0_lim, lin, backend=path)
     ok = "lam" in sol
     res = Result(
         Status.OPTIMAL if ok else Status.INFEASIBLE,
@@ -339,7 +362,8 @@ def solve_dlmp(case, *, backend: str = "auto", iterations: int = 2, **options) -
         case.name,
         timings={"solve": time.perf_counter() - t0},
     )
-    res.info = {"backend": "highs", "reference_price_usd_per_mwh": model.lam0}
+    res.info = {"backend": "highs" if path == "highs" else "cvxpy+highs"}
+    res.info["reference_price_usd_per_mwh"] = model.lam0
     res.info["iterations"] = iterations
     if ok:
         _dlmp_tables(res, model, sol)

@@ -1,17 +1,28 @@
-"""DER selection on ieee123-seed003 as a PettingZoo parallel game (seed003 §III-C, §V).
+"""DER selection on ieee123-seed003 as a PettingZoo parallel game (seed003 §III-C, §IV, §V).
 
 Every bus but the source has a 0.1 MW DER. Each episode draws random load centroids (a share
-``centroid_share`` = 30 % of the load buses, their load × ``centroid_factor`` = 150 %,
-seeded), then one agent per microgrid zone (:func:`~.lp.microgrid_zones`)
-picks ``k`` of its zone's DERs at once: ``MultiDiscrete([n_zone] * k)``, indices into the
-zone's DERs sorted by ``der_id`` (``env.zone_ders[agent]``). The chosen set is dispatched by
-the reduced DRL-LP (seed003 eqs. 24–31; :func:`~.lp.solve_selection`) and
-scored by its cost, with losses and limits reported. One step per episode: a new scenario at
-each reset. A pick repeated by an agent counts once and is reported; an LP that the selection
-makes infeasible is reported in ``violations["infeasible_selection"]`` and penalized.
+``centroid_share`` = 30 % of the load buses get an extra ``centroid_factor`` − 1 = 50 % of
+their load, seeded; at ``reset(options={"minute": t})`` the extra load follows the case's
+1-minute profile at minute t), then one agent per microgrid zone
+(:func:`~.lp.microgrid_zones`) picks ``k`` of its zone's DERs at once:
+``MultiDiscrete([n_zone] * k)``, indices into the zone's DERs sorted by ``der_id``
+(``env.zone_ders[agent]``). The chosen set is dispatched by the reduced DRL-LP (seed003 eqs.
+24–31; :func:`~.lp.solve_selection`) and scored by its cost, with losses and limits reported.
+One step per episode: a new scenario at each reset.
+
+Market (``market``): "balancing" (default, seed003 §IV's 1-minute balancing market): the
+full LP over all DERs sets a base schedule for the static loads (``env.base_mw``); each step
+only the selected DERs (and the substation) move, to balance the centroids' real-time
+deviation, every other DER stays at its base. "dispatch": the selected DERs carry the whole
+load and the others are off (with every DER cheaper than λ0 and no export, the full LP runs
+40–42 DERs, so k = 3 per zone cannot reach it: 62 % gap on seed 0). A pick repeated by an
+agent counts once and is reported; an LP that the selection makes infeasible is reported in
+``violations["infeasible_selection"]`` and penalized.
 
 Chosen (the paper does not say): the substation may not export (p0 ≥ 0), so the DERs serve the
 feeder rather than sell to the grid at λ0; a centroid scales the load already at its bus.
+Tie lines (:mod:`~.market`): ``tie_limits_mw`` limits branches between zones; ``congestion``
+limits the paper's tie "120–36" (line 135–35) to ≈ 98 % of its unconstrained peak flow.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import functools
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
@@ -31,7 +43,13 @@ from dispatchlab.learning.envs.der_selection.lp import (
     network_check,
     solve_selection,
 )
-from dispatchlab.solvers.problems.linearized import dlmp_model
+from dispatchlab.learning.envs.der_selection.market import (
+    centroid_profile,
+    check_tie_limits,
+    paper_tie,
+    tie_peak_flow,
+)
+from dispatchlab.solvers.problems.linearized import DLMPModel, dlmp_model
 
 __all__ = ["DERSelectionConfig", "DERSelectionEnv"]
 
@@ -58,8 +76,11 @@ class DERSelectionEnv(ParallelEnv):
             base, self.config.n_zones, max(self.config.k, base.n_buses // (3 * self.config.n_zones))
         )
         model = dlmp_model(self._base)
+        self._net, self._rating = model.net, model.flow_limits.copy()
+        self._prices = (model.lam0, model.p0_lim, model.v_limits)
         self.der_ids = model.der_ids
         self._der_bus = model.der_bus
+        self._der_max = model.der_lim[1]
         self.possible_agents = [f"mg_{z}" for z in range(self.config.n_zones)]
         zone = self.zone_of_bus[model.der_bus]
         self._zone_pos = {a: np.flatnonzero(zone == z) for z, a in enumerate(self.possible_agents)}
@@ -71,11 +92,99 @@ class DERSelectionEnv(ParallelEnv):
         self._rng = np.random.default_rng()
         self._model = None
         self.state_space = spaces.Box(-np.inf, np.inf, (4 * base.n_buses,), np.float32)
+        self.tie_limits_mw = dict(self.config.tie_limits_mw or {})
+        check_tie_limits(base, self.zone_of_bus, self.tie_limits_mw)
+        self.tie_peak: dict[int, tuple[float, int]] = {}  #: tie -> (unconstrained peak MW, minute)
+        self._set_base()
+        if self.config.congestion:  # seed003 §V-C: the tie "120–36" at 98 % of its peak
+            tie = paper_tie(base, self.zone_of_bus)
+            self.tie_peak[tie] = tie_peak_flow(self, tie)
+            self.tie_limits_mw[tie] = self.config.tie_limit_share * self.tie_peak[tie][0]
+            self._set_base()
+
+    # ------------------------------------------------------------------- market set-up
+    @property
+    def balancing(self) -> bool:
+        return self.config.market == "balancing"
+
+    @property
+    def lp_base(self) -> np.ndarray | None:
+        """What the DERs left out are fixed at in the LP: the base schedule (balancing) or
+        None (dispatch: at 0)."""
+        return self.base_mw if self.balancing else None
+
+    def model_for(self, case) -> DLMPModel:
+        """The DLMP LP data of ``case`` (a scenario of this env) on the env's network and
+        limits (the tie limits included), without re-inverting the network."""
+        limits = self._rating.copy()
+        for branch, mw in self.tie_limits_mw.items():
+            limits[np.flatnonzero(self._net.branch_ids == branch)] = mw
+        m = DLMPModel(case, self._net, limits, self._prices[2])
+        m.lam0, m.p0_lim = self._prices[0], self._prices[1]
+        return m
+
+    def _set_base(self) -> None:
+        """The base schedule: the full LP over all DERs at the static loads (balancing)."""
+        self.base_mw = np.zeros(len(self.der_ids))
+        self.base_objective = np.nan
+        if not self.balancing:
+            return
+        model = self.model_for(self._base)
+        out = solve_selection(model, np.arange(len(self.der_ids)), self.config.iterations)
+        if not np.isfinite(out.objective):
+            raise ValueError(
+                f"case '{self.case.name}': the base schedule (the full LP at the static loads) "
+                f"is {out.status.value}; the balancing market needs a feasible base"
+            )
+        self.base_mw, self.base_objective = out.der_p_mw, out.objective
+
+    def scenario_case(self, centroids, minute: int | None = None):
+        """The case of one step: the centroids' loads raised by ``centroid_factor`` − 1 times
+        their load (at ``minute`` of the profile, else their static load), the DERs' set-points
+        at the base schedule (balancing)."""
+        loads, ders = self._base.loads, self._base.ders
+        at = loads.index[loads["bus"].isin(np.asarray(centroids)) & loads["in_service"]]
+        extra = loads.loc[at, ["p_mw", "q_mvar"]]
+        if minute is not None:
+            p, q = centroid_profile(self.case, [minute])
+            extra = pd.DataFrame({"p_mw": p.iloc[0], "q_mvar": q.iloc[0]}).reindex(at)
+            extra = extra.fillna(loads.loc[at, ["p_mw", "q_mvar"]])  # loads without a series
+        loads.loc[at, ["p_mw", "q_mvar"]] += (self.config.centroid_factor - 1.0) * extra
+        ders.loc[self.der_ids, "p_mw"] = self.base_mw
+        return self._base.replace(loads=loads, ders=ders)
+
+    def deviation_flows(self, branch: int, centroids, minutes: np.ndarray) -> np.ndarray:
+        """Linearized P flow (MW) on ``branch`` at each of ``minutes`` with every DER at its
+        base and the substation taking the centroids' deviation: a screen for the peak."""
+        net, f = self._net, self.config.centroid_factor - 1.0
+        model = self.model_for(self.scenario_case([]))
+        loads = self._base.loads
+        at = loads.index[loads["bus"].isin(np.asarray(centroids)) & loads["in_service"]]
+        p, q = centroid_profile(self.case, minutes)
+        pos = pd.Index(net.bus_ids).get_indexer(loads.loc[at, "bus"])
+        to_bus = np.zeros((net.n, len(at)))
+        to_bus[pos, np.arange(len(at))] = 1.0
+        dp, dq = to_bus @ p[at].to_numpy().T, to_bus @ q[at].to_numpy().T  # bus × minute
+        inj = np.r_[model.x_b[:, None] - f * dp, model.q_inj[:, None] - f * dq] / net.base_mva
+        dv = net.sensitivity @ inj
+        ln = int(np.flatnonzero(net.branch_ids == branch)[0])
+        i, j = net.f[ln], net.t[ln]
+        flow = net.b[ln] * (dv[i] - dv[j]) + net.g[ln] * (dv[net.n + i] - dv[net.n + j])
+        return net.base_mva * flow
+
+    def full_flow(self, branch: int, centroids, minute: int) -> float:
+        """P flow (MW) on ``branch`` at the full real-time LP's dispatch (all DERs free)."""
+        model = self.model_for(self.scenario_case(centroids, minute))
+        n = len(self.der_ids)
+        out = solve_selection(model, np.arange(n), self.config.iterations, None, self.lp_base)
+        pf, _ = self._net.flows(*self._net.state(out.x_mw, model.q_inj))
+        return float(pf[np.flatnonzero(self._net.branch_ids == branch)[0]])
 
     # -------------------------------------------------------------------------- spaces
     @functools.cache  # noqa: B019 - one space object per agent (API test)
     def observation_space(self, agent: str) -> spaces.Box:
-        return spaces.Box(-np.inf, np.inf, (5 * len(self._zone_pos[agent]) + 3,), np.float32)
+        per_der = 6 if self.balancing else 5  # balancing: + the DER's base / p_max
+        return spaces.Box(-np.inf, np.inf, (per_der * len(self._zone_pos[agent]) + 3,), np.float32)
 
     @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> spaces.MultiDiscrete:
@@ -85,14 +194,17 @@ class DERSelectionEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Draw a scenario: ``options={"day": d}`` draws scenario ``d`` (the same as
         ``seed=d``: a day is its scenario seed, as in der-dispatch), ``{"centroids": [bus
-        ids]}`` fixes the centroid buses; any other key is an error, never ignored."""
+        ids]}`` fixes the centroid buses, ``{"minute": t}`` takes the centroids' extra load
+        from minute t of the case's 1-minute profile; any other key is warned about."""
         options = options or {}
-        check_reset_options("der-selection", options, ("day", "centroids"))
-        day = options.get("day")
+        check_reset_options("der-selection", options, ("day", "centroids", "minute"))
+        day, minute = options.get("day"), options.get("minute")
         if day is not None:
             if isinstance(day, bool) or not float(day).is_integer() or day < 0:
                 raise ValueError(f"reset(options={{'day': {day!r}}}): a non-negative integer")
             seed = int(day)
+        if minute is not None and (isinstance(minute, bool) or not float(minute).is_integer()):
+            raise ValueError(f"reset(options={{'minute': {minute!r}}}): a whole minute ≥ 0")
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         loads = self._base.loads
@@ -105,18 +217,16 @@ class DERSelectionEnv(ParallelEnv):
         if bad:
             raise ValueError(f"centroid bus(es) {bad} carry no load")
         self.centroids = np.asarray(chosen)
-        at = loads["bus"].isin(self.centroids)
-        loads.loc[at, ["p_mw", "q_mvar"]] *= self.config.centroid_factor
-        self.scenario = self._base.replace(loads=loads)
-        self._model = dlmp_model(self.scenario)
+        self.minute = None if minute is None else int(minute)
+        self.scenario = self.scenario_case(self.centroids, self.minute)
+        self._model = self.model_for(self.scenario)
         self._lin = self._model.linearize(self._model.x_b)
         self.agents = list(self.possible_agents)
-        info = {"centroid_buses": self.centroids.tolist()}
+        info = {"centroid_buses": self.centroids.tolist(), "minute": self.minute}
         return self._observations(), {a: info for a in self.agents}
 
     def _bus_load(self) -> np.ndarray:
-        m = self._model
-        return m.a_der @ np.zeros(len(m.der_ids)) - m.x_b  # MW withdrawn at each bus
+        return self._model.demand  # MW withdrawn at each bus besides the DERs
 
     def _observations(self) -> dict[str, np.ndarray]:
         m, lin = self._model, self._lin
@@ -132,6 +242,7 @@ class DERSelectionEnv(ParallelEnv):
                     load[bus] / 0.1,
                     centroid[bus],
                     10.0 * (lin["V"][bus] - 1.0),
+                    *([self.base_mw[pos] / self._der_max[pos]] if self.balancing else []),
                 ],
                 axis=1,
             )
@@ -177,15 +288,16 @@ class DERSelectionEnv(ParallelEnv):
 
     def score(self, sel: np.ndarray) -> tuple[float, dict]:
         """(reward, info) of dispatching DER positions ``sel`` with the reduced LP."""
-        c = self.config
-        out = solve_selection(self._model, sel, c.iterations, self._lin)
+        c, m = self.config, self._model
+        out = solve_selection(m, sel, c.iterations, self._lin, self.lp_base)
         feasible = np.isfinite(out.objective)
-        x = (
-            out.x_mw
-            if feasible
-            else self._model.a_der[:, sel] @ self._model.der_lim[1][sel] - (self._model.demand)
-        )
-        check = network_check(self._model, x)
+        if feasible:
+            x = out.x_mw
+        else:  # report the limits with the selected DERs at full output
+            p = self.base_mw.copy()
+            p[sel] = m.der_lim[1][sel]
+            x = m.a_der @ p - m.demand
+        check = network_check(m, x)
         violations = {
             "infeasible_selection": 0.0 if feasible else 1.0,
             "voltage_pu": check["voltage_pu"],
@@ -198,6 +310,7 @@ class DERSelectionEnv(ParallelEnv):
             "loss_mw": check["loss_mw"],
             "selected_ders": len(sel),
             "substation_p_mw": out.p0_mw,
+            "redispatch_mw": float(np.abs(out.der_p_mw - self.base_mw[sel]).sum()),
             "lp_variables": out.n_vars,
             "lp_constraints": out.n_cons,
         }
@@ -234,23 +347,31 @@ class DERSelectionEnv(ParallelEnv):
 
     # -------------------------------------------------------------------------- oracle
     def oracle(self) -> Oracle:
-        """The full LP over all DERs (``solve(scenario, "dlmp")``); its action picks, per
-        zone, the k DERs with the largest dispatch (ties: the larger DLMP − cost margin).
+        """The full LP over all DERs (``solve(scenario, "dlmp")``, linearized at the
+        scenario's set-points: the base schedule in the balancing market); its action picks,
+        per zone, the k DERs that move most from their base (dispatch: the largest outputs;
+        ties: the larger DLMP − cost margin).
 
         The reduced LP over those k-per-zone DERs can still differ from the full optimum (the
-        full one may use more than k DERs in a zone): ``info["gap_usd_per_h"]`` reports it.
+        full one may move more than k DERs in a zone): ``info["gap_usd_per_h"]`` reports it.
         """
         from dispatchlab import solve
 
         if not self.agents:
             raise RuntimeError("call reset() first")
-        res = solve(self.scenario, "dlmp", iterations=self.config.iterations)
+        res = solve(
+            self.scenario,
+            "dlmp",
+            iterations=self.config.iterations,
+            flow_limits_mw=self.tie_limits_mw,
+        )
         p = res.der["p_mw"].reindex(self.der_ids).to_numpy()
         dlmp = res.bus["dlmp_usd_per_mwh"].reindex(self._model.net.bus_ids).to_numpy()
         margin = dlmp[self._der_bus] - self._model.der_cost
+        move = np.abs(p - self.base_mw)
         action = {}
         for a, pos in self._zone_pos.items():
-            order = np.lexsort((-margin[pos], -np.round(p[pos], 9)))
+            order = np.lexsort((-margin[pos], -np.round(move[pos], 9)))
             action[a] = np.sort(order[: self.config.k]).astype(np.int64)
         reward, info = self.score(self.selection(action)[0])
         full_check = network_check(self._model, self._model.a_der @ p - self._model.demand)
@@ -260,6 +381,7 @@ class DERSelectionEnv(ParallelEnv):
             gap_usd_per_h=info["metrics"]["cost_usd_per_h"] - res.objective,
             full_loss_mw=full_check["loss_mw"],
             full_ders_dispatched=int((p > 1e-6).sum()),
+            full_ders_moved=int((move > 1e-6).sum()),
             reward=reward,
         )
         return Oracle(

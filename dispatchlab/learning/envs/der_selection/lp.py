@@ -5,12 +5,12 @@ distance of seed003 eq. 13) with scikit-learn's agglomerative (Ward) clustering 
 the network's adjacency, so every zone is a connected piece of the feeder.
 seed003 grows its zones with a learned MCTS search; that is a method, not the environment.
 
-The LP is the one of :class:`~dispatchlab.solvers.problems.linearized.DLMPModel` (the
-``solve(case, "dlmp")`` problem) written over only the selected DERs' columns: substation p0
-at λ0 plus Σ c_k p_k, loss-aware balance, flow and voltage limits linearized at an operating
-point and re-linearized at the LP's dispatch (``iterations``). It is rebuilt here with
-:class:`~dispatchlab.solvers.model.LinearModel` and HiGHS directly because the cvxpy path of
-``solve`` spends ~0.1 s canonicalizing each small LP, and an environment scores thousands.
+The LP is the one of ``solve(case, "dlmp")``, built by the same function
+(:func:`~dispatchlab.solvers.problems.dlmp_lp.dlmp_lp`, a LinearModel solved by HiGHS) over
+only the selected DERs' columns, the others fixed at a base schedule (0 in the "dispatch"
+market, the full LP's base schedule in the "balancing" market): substation p0 at λ0 plus
+Σ c_k p_k, loss-aware balance, flow and voltage limits linearized at an operating point and
+re-linearized at the LP's dispatch (``iterations``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 
 from dispatchlab.solvers.backends.highs import solve_highs
 from dispatchlab.solvers.model import LinearModel
+from dispatchlab.solvers.problems.dlmp_lp import dlmp_lp, lp_outcome
 from dispatchlab.solvers.problems.linearized import DLMPModel
 from dispatchlab.solvers.status import Status
 
@@ -103,75 +104,40 @@ class LPOutcome:
     n_cons: int
 
 
-def _build(model: DLMPModel, sel: np.ndarray, lin: dict) -> LinearModel:
-    """LP of DLMPModel.solve over the DER columns ``sel`` at linearization ``lin``."""
-    net = model.net
-    a = model.a_der[:, sel]  # bus × selected
-    base = -model.demand - lin["x_b"]  # dx = a p + base
-    sf, sv = net.flow_sensitivity[0], net.voltage_sensitivity
-    mon = np.flatnonzero(np.isfinite(model.flow_limits))
-    vb = np.setdiff1d(np.arange(net.n), [net.ref])
-    m = LinearModel("drl-lp")
-    p0 = m.add_vars("substation_p_mw", [0], lb=model.p0_lim[0], ub=model.p0_lim[1], cost=model.lam0)
-    lo, hi = model.der_lim[0][sel], model.der_lim[1][sel]
-    pk = m.add_vars(
-        "der_p_mw",
-        pd.Index(model.der_ids[sel], name="der_id"),
-        lb=lo,
-        ub=hi,
-        cost=model.der_cost[sel],
-    )
-    rows = [np.r_[-1.0, -1.0 + lin["LF"] @ a]]  # balance (eq. 25) with the loss factor
-    rhs = [-model.demand.sum() - lin["L"] - lin["LF"] @ base]
-    lb, ub = list(rhs), list(rhs)
-    for sens, idx, value, low, high in (
-        (sf, mon, lin["F"], -model.flow_limits, model.flow_limits),  # eq. 28
-        (sv, vb, lin["V"], model.v_limits[0], model.v_limits[1]),  # eq. 30
-    ):
-        coef = sens[idx] @ a
-        shift = value[idx] + sens[idx] @ base
-        rows += list(np.c_[np.zeros(len(idx)), coef])
-        lb += list(low[idx] - shift)
-        ub += list(high[idx] - shift)
-    dense = np.asarray(rows)
-    r, c = np.nonzero(dense)
-    cols = np.r_[p0.positions, pk.positions]
-    m.add_cons("drl_lp_rows", np.arange(len(dense)), r, cols[c], dense[r, c], lb=lb, ub=ub)
-    return m
-
-
-def selection_lp(model: DLMPModel, sel: np.ndarray, lin: dict) -> LinearModel:
-    """The reduced LP over DER positions ``sel`` at linearization ``lin``, unsolved (the
-    der-selection safety layer certifies selections on it with all DERs as columns)."""
-    return _build(model, np.asarray(sel, dtype=int), lin)
+def selection_lp(
+    model: DLMPModel, sel: np.ndarray, lin: dict, base_mw: np.ndarray | None = None
+) -> LinearModel:
+    """The reduced LP over DER positions ``sel`` at linearization ``lin``, the other DERs at
+    ``base_mw`` (None: 0), unsolved: :func:`~dispatchlab.solvers.problems.dlmp_lp.dlmp_lp`,
+    the builder of ``solve(case, "dlmp")`` (the der-selection safety layer certifies
+    selections on it with all DERs as columns)."""
+    return dlmp_lp(model, lin, np.asarray(sel, dtype=int), base_mw=base_mw)
 
 
 def solve_selection(
-    model: DLMPModel, sel: np.ndarray, iterations: int = 2, lin0: dict | None = None
+    model: DLMPModel,
+    sel: np.ndarray,
+    iterations: int = 2,
+    lin0: dict | None = None,
+    base_mw: np.ndarray | None = None,
 ) -> LPOutcome:
-    """The reduced LP over DER positions ``sel`` (into ``model.der_ids``), re-linearized
-    ``iterations`` times as ``solve(case, "dlmp", iterations=…)`` does; ``lin0`` = the
-    first linearization, ``model.linearize(model.x_b)`` (pass it to reuse it)."""
+    """The reduced LP over DER positions ``sel`` (into ``model.der_ids``), the others at
+    ``base_mw`` (None: 0), re-linearized ``iterations`` times as ``solve(case, "dlmp",
+    iterations=…)`` does; ``lin0`` = the first linearization, ``model.linearize(model.x_b)``
+    (pass it to reuse it)."""
     sel = np.asarray(sel, dtype=int)
     lin = model.linearize(model.x_b) if lin0 is None else lin0
     out = None
     for _ in range(iterations):
-        m = _build(model, sel, lin)
+        m = dlmp_lp(model, lin, sel, base_mw=base_mw)
         sol = solve_highs(m)
         if sol.status is not Status.OPTIMAL:
-            return LPOutcome(
-                sol.status,
-                np.nan,
-                np.nan,
-                np.full(len(sel), np.nan),
-                np.full(model.net.n, np.nan),
-                m.n_cols,
-                m.n_rows,
-            )
-        p = sol.x[m.var_blocks["der_p_mw"].positions]
-        x = model.a_der[:, sel] @ p - model.demand
-        out = LPOutcome(sol.status, sol.objective, float(sol.x[0]), p, x, m.n_cols, m.n_rows)
-        lin = model.linearize(x)
+            nan, x = np.full(len(sel), np.nan), np.full(model.net.n, np.nan)
+            return LPOutcome(sol.status, np.nan, np.nan, nan, x, m.n_cols, m.n_rows)
+        res = lp_outcome(model, m, sol, lin, base_mw=base_mw)
+        p = res["p_der"][sel]
+        out = LPOutcome(sol.status, res["objective"], res["p0"], p, res["x"], m.n_cols, m.n_rows)
+        lin = model.linearize(res["x"])
     return out
 
 

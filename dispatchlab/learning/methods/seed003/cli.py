@@ -15,6 +15,9 @@ from rich.table import Table
 from dispatchlab.cli_common import BAD_INPUT, bad_input
 
 console = Console(width=None if sys.stdout.isatty() else 200)
+CHECKPOINT_OUT = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write.")
+CHECKPOINT = typer.Argument(..., help="A checkpoint written by `train seed003`.")
+CSV_OUT = typer.Option(None, "--out", "-o", help="Write the per-minute CSV here.")
 
 
 def train(
@@ -23,7 +26,7 @@ def train(
     quick: bool = typer.Option(
         False, "--quick", help="A small budget (< 60 s on 2 cores): a smoke run, not a result."
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write."),
+    out: Path = CHECKPOINT_OUT,
 ) -> None:
     """Partition the feeder by MCTS-RL, train the MLFACC actors and critic; save a checkpoint
     (partition, DDMM thresholds, weights)."""
@@ -47,21 +50,23 @@ def train(
 
 
 def compare(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `train seed003`."),
-    minutes: int = typer.Option(1440, help="Scenario minutes to play."),
+    checkpoint: Path = CHECKPOINT,
+    minutes: int = typer.Option(1440, help="Minutes of each day, evenly spread over 24 h."),
+    days: int = typer.Option(1, help="Day seeds (centroid draws) first-day … first-day+days−1."),
+    first_day: int = typer.Option(0, help="First day seed (training used ≥ 10 000)."),
     case: str = typer.Option("normal", "--case", help="normal, dynamic or congestion."),
     policies: str = typer.Option(
         "mlfacc,lf-rank,random,oracle-topk,full", help="Comma-separated policies."
     ),
     seed: int = typer.Option(0, "--seed", "-s", help="The random policy's draws."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write the per-minute CSV here."),
+    out: Path = CSV_OUT,
 ) -> None:
     """Play MLFACC, the loss-adjusted ranking, random k, the oracle's top k and the full LP on
     the same minutes, every selection certified and repaired to the full optimum."""
     from dispatchlab.learning.checkpoint import CheckpointError
     from dispatchlab.learning.methods.seed003.compare import CompareConfig, summarize
     from dispatchlab.learning.methods.seed003.compare import compare as run_compare
-    from dispatchlab.learning.methods.seed003.method import load_method, market_task
+    from dispatchlab.learning.methods.seed003.method import load_method
 
     try:
         method = load_method(checkpoint)
@@ -69,15 +74,18 @@ def compare(
         raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
     try:
-        cfg = CompareConfig(minutes=minutes, policies=names, seed=seed)
-        task = market_task(method, case)
+        cfg = CompareConfig(
+            minutes=minutes, days=tuple(range(first_day, first_day + days)), policies=names,
+            seed=seed,
+        )  # fmt: skip
+        task = method.task(kind=case)
         table = run_compare(method, cfg, task)
     except BAD_INPUT as exc:
         raise bad_input(exc) from exc
     if out:
         table.to_csv(out, index=False)
     summary = summarize(table)
-    view = Table(title=f"seed003 ({case}), {minutes} minute(s), {checkpoint.name}")
+    view = Table(title=f"seed003 ({case}), {days} day(s) × {minutes} minute(s), {checkpoint.name}")
     view.add_column("metric", style="bold")
     for name in summary.index:
         view.add_column(str(name), justify="right")

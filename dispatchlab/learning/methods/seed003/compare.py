@@ -1,24 +1,24 @@
 """seed003 against its counterparts on the same scenario minutes, every one certified alike.
 
-Per minute, one LP over all DERs at the scenario's linearization (the DLMP LP of
-``solve(case, "dlmp")``, :func:`~dispatchlab.learning.envs.der_selection.lp.selection_lp`)
-is held as arrays (:class:`~dispatchlab.learning.reduce.certificate.LPArrays`), and every
-policy's selection is solved on it with the left-out DERs fixed at 0 (DRL-LP, eqs. 24–31),
-certified by reduced costs and repaired by adding DERs back until certified
-(:func:`~dispatchlab.learning.reduce.certificate.repair_solve`): so every policy ends at the
-full LP's optimum, and what differs is the gap it *would* have shipped, the certificate
-failures, the DERs added back and the time. Policies:
+Each scenario minute of the balancing market (:mod:`.task`) is solved by the array core of
+``solve(case, "drl_lp")`` (:func:`~dispatchlab.solvers.problems.drl_lp.drl_lp`) once per
+policy: the LP (eqs. 24–31) over the selected DERs' moves from their base, the others held at
+base, certified by reduced costs against the full LP at the same linearization and repaired by
+adding DERs back until certified. So every policy ends at the full LP's optimum; what differs is
+the gap it *would* have shipped, the certificate failures, the DERs added back and the time.
+Policies:
 
 * ``mlfacc`` — the trained leader–follower actors (greedy);
-* ``lf-rank`` — per zone, the k DERs of least loss-adjusted cost c_k / (1 − LF_k) (eq. 9);
+* ``lf-rank`` — per zone, the k DERs of least loss-adjusted cost c_k / (1 − LF_k) (eq. 9)
+  among those with room to move up (a DER at p_max in the base cannot balance a rising load;
+  ranking it anyway would only feed the repair);
 * ``random`` — k random DERs per zone (seeded);
-* ``oracle-topk`` — per zone, the full LP's k most dispatched DERs (it needs the full LP: a
-  bound, not a method);
-* ``full`` — no selection: the full LP itself.
+* ``oracle-topk`` — per zone, the k DERs the full LP moves most (it needs the full LP: a bound,
+  not a method);
+* ``full`` — no selection: the full LP itself (``drl_lp`` over every DER).
 
-DLMPs (eq. 32) are read from the certified LP's row duals: a MW withdrawn at bus i moves the
-balance row by (LF_i − 1) and each flow / voltage row by its sensitivity, so
-DLMP_i = y_bal (LF_i − 1) + Σ_r y_r S_r,i, compared with the full LP's.
+DLMPs (eq. 32) are the certified LP's (:meth:`DLMPModel.components`), compared with the full
+LP's at every bus.
 """
 
 from __future__ import annotations
@@ -29,15 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dispatchlab.learning.envs.der_selection.lp import network_check, selection_lp
-from dispatchlab.learning.reduce.certificate import (
-    LPArrays,
-    PruningConfig,
-    reduced_highs,
-    repair_solve,
-    solve_fixed,
-)
-from dispatchlab.solvers.status import Status
+from dispatchlab.learning.envs.der_selection.lp import network_check
+from dispatchlab.solvers.certificate import RepairOptions
+from dispatchlab.solvers.problems.drl_lp import drl_lp
 
 POLICIES = ("mlfacc", "lf-rank", "random", "oracle-topk", "full")
 GAP_TOL = 1e-6  #: relative gap counted as "at the full optimum"
@@ -47,8 +41,8 @@ GAP_TOL = 1e-6  #: relative gap counted as "at the full optimum"
 class CompareConfig:
     """What ``compare`` plays: scenario minutes, policies, seeds."""
 
-    minutes: int = 1440  #: scenario minutes (seeds first_minute … first_minute+minutes−1)
-    first_minute: int = 0  #: first scenario seed (training used ≥ 10 000)
+    minutes: int = 1440  #: minutes of the day played (evenly spaced when < the profile's)
+    days: tuple[int, ...] = (0,)  #: day seeds (centroid draws; training used ≥ 10 000)
     policies: tuple[str, ...] = POLICIES  #: a subset of POLICIES
     seed: int = 0  #: the random policy's draws
 
@@ -61,9 +55,10 @@ class CompareConfig:
 
 
 def lf_rank(task, k: int) -> np.ndarray:
-    """Per zone, the k DERs of least c_k / (1 − LF_k) (eq. 9)."""
+    """Per zone, the k DERs of least c_k / (1 − LF_k) (eq. 9), those with up-room first."""
     m, lf = task.model, task.lin["LF"][task.env._der_bus]
-    score = m.der_cost / (1.0 - lf)
+    full = task.base_mw >= m.der_lim[1] - 1e-9
+    score = m.der_cost / (1.0 - lf) + 1e6 * full
     return _per_zone(task.groups, lambda idx: idx[np.argsort(score[idx], kind="stable")[:k]])
 
 
@@ -72,10 +67,11 @@ def random_k(task, k: int, rng: np.random.Generator) -> np.ndarray:
     return _per_zone(task.groups, lambda idx: rng.choice(idx, k, replace=False))
 
 
-def oracle_topk(task, k: int, p_full: np.ndarray, reduced: np.ndarray) -> np.ndarray:
-    """Per zone, the full LP's k most dispatched DERs (ties: most negative reduced cost)."""
+def oracle_topk(task, k: int, moved: np.ndarray) -> np.ndarray:
+    """Per zone, the k DERs the full LP moves most from their base (ties: cheaper first)."""
+    cost = task.model.der_cost
     return _per_zone(
-        task.groups, lambda idx: idx[np.lexsort((reduced[idx], -np.round(p_full[idx], 9)))[:k]]
+        task.groups, lambda idx: idx[np.lexsort((cost[idx], -np.round(moved[idx], 9)))[:k]]
     )
 
 
@@ -84,63 +80,52 @@ def _per_zone(groups: np.ndarray, pick) -> np.ndarray:
 
 
 class MinuteLP:
-    """The full LP of one scenario minute as arrays, its optimum, and DRL-LP over selections."""
+    """One scenario minute: the full LP's optimum, and the certified DRL-LP of a selection."""
 
     def __init__(self, task):
-        t0 = time.perf_counter()
-        self.task, m = task, task.model
-        self.lp = LPArrays(selection_lp(m, np.arange(len(m.der_ids)), task.lin))
-        self.cols = self.lp.model.var_blocks["der_p_mw"].positions
-        self.build_s = time.perf_counter() - t0
-        self.cfg = PruningConfig(max_rounds=20)
-        self.h = reduced_highs(self.cfg)
-        self.full = solve_fixed(self.lp, np.array([], int), np.array([], bool), self.h)
-        if self.full.status is not Status.OPTIMAL:
-            raise RuntimeError(f"full LP of the minute is {self.full.status.name}")
+        self.task, self.options = task, RepairOptions(max_rounds=20)
+        n = len(task.model.der_ids)
+        self.full = self._solve(np.arange(n))
+        if not self.full.certified:
+            raise RuntimeError(f"full LP of minute {task.minute} is {self.full.sol['status']}")
+        self.full_obj = self.full.sol["objective"]
         self.dlmp_full = self.dlmp(self.full)
+        moved = np.abs(self.full.sol["p_der"] - task.base_mw)
+        self.moved = moved
 
-    def dlmp(self, sol) -> np.ndarray:
-        """DLMP_i ($/MWh) from the row duals (module docstring)."""
-        m, lin = self.task.model, self.task.lin
-        net = m.net
-        y = sol.row_dual
-        mon = np.flatnonzero(np.isfinite(m.flow_limits))
-        vb = np.setdiff1d(np.arange(net.n), [net.ref])
-        sens = np.vstack([net.flow_sensitivity[0][mon], net.voltage_sensitivity[vb]])
-        return y[0] * (lin["LF"] - 1.0) + y[1 : 1 + len(sens)] @ sens
+    def _solve(self, sel: np.ndarray):
+        t = self.task
+        return drl_lp(t.model, t.lin, sel, base_mw=t.base_mw, iterations=1, options=self.options)
+
+    def dlmp(self, out) -> np.ndarray:
+        """DLMP per bus ($/MWh) from the certified duals."""
+        return self.task.model.components(out.sol)["dlmp_usd_per_mwh"].to_numpy()
 
     def run(self, sel: np.ndarray) -> dict:
-        """DRL-LP over DER positions ``sel``: gap before certification, certificate, repair."""
-        out = np.setdiff1d(np.arange(len(self.cols)), sel)
-        fixed, at_upper = self.cols[out], np.zeros(len(out), bool)
-        full_obj = self.full.objective
-        t0 = time.perf_counter()
-        first = solve_fixed(self.lp, fixed, at_upper, self.h)
-        first_s = time.perf_counter() - t0
-        sol, report = repair_solve(self.lp, fixed, at_upper, self.cfg, self.h)
-        total_s = first_s + report.timings["solve"] + report.timings["verify"]
-        ok = first.status is Status.OPTIMAL
-        gap0 = (first.objective - full_obj) / abs(full_obj) if ok else np.inf
-        gap = (sol.objective - full_obj) / abs(full_obj)
+        """Certified DRL-LP over DER positions ``sel``: gap before certification, certificate,
+        DERs added back, DLMP error, linearized limit check, time."""
+        out = self._solve(sel)
+        report = out.reports[0]
+        first = report.extra.get("first_objective", np.nan)
+        ok = np.isfinite(first)
         m = self.task.model
-        x = m.a_der @ sol.x[self.cols] - m.demand
-        check = network_check(m, x)
+        check = network_check(m, out.sol["x"])
         return {
-            "lp_variables": len(self.lp.cost) - len(fixed),
-            "variables_removed": len(fixed),
+            "lp_variables": out.reduced_columns,
+            "variables_removed": out.full_columns - out.reduced_columns,
             "rows_removed": 0,  # every DER enters the balance and every sensitivity row
-            "gap_before_cert": gap0,
+            "gap_before_cert": (first - self.full_obj) / abs(self.full_obj) if ok else np.inf,
             "infeasible_before_cert": int(not ok),
             "certified_first": int(report.certified and report.rounds == 0),
             "repair_rounds": report.rounds,
-            "ders_added_back": report.added_back,
+            "ders_added_back": len(out.added_back),
             "fallback_full_lp": int(report.fallback),
-            "gap_after_cert": gap,
-            "cost_usd_per_h": sol.objective,
-            "dlmp_err_usd_per_mwh": float(np.abs(self.dlmp(sol) - self.dlmp_full).max()),
+            "gap_after_cert": (out.sol["objective"] - self.full_obj) / abs(self.full_obj),
+            "cost_usd_per_h": out.sol["objective"],
+            "dlmp_err_usd_per_mwh": float(np.abs(self.dlmp(out) - self.dlmp_full).max()),
             "voltage_violation_pu": check["voltage_pu"],
             "flow_violation_mw": check["line_flow_mw"],
-            "lp_ms": 1e3 * total_s,
+            "lp_ms": 1e3 * (out.timings["build"] + out.timings["solve"]),
         }
 
 
@@ -149,12 +134,12 @@ def compare(method, cfg: CompareConfig, task=None) -> pd.DataFrame:
     end-to-end time (features + selection + LP + certificate + repair)."""
     task = task or method.task()
     rng = np.random.default_rng(cfg.seed)
-    k = method.config.k if method is not None else task.cfg.k
+    k = task.cfg.k
     rows = []
-    for minute in range(cfg.first_minute, cfg.first_minute + cfg.minutes):
-        task.reset(minute)
+    for day, minute in _scenarios(cfg, task.minutes):
+        task.reset(day, minute)
         mlp = MinuteLP(task)
-        full_ms = 1e3 * mlp.full.solve_s
+        full_ms = 1e3 * (mlp.full.timings["build"] + mlp.full.timings["solve"])
         for policy in cfg.policies:
             t0 = time.perf_counter()
             sel = _select(policy, method, task, k, rng, mlp)
@@ -163,17 +148,28 @@ def compare(method, cfg: CompareConfig, task=None) -> pd.DataFrame:
             if policy == "full":
                 row["lp_ms"] = full_ms
             row.update(
+                day=day,
                 minute=minute,
+                case=task.kind,
                 policy=policy,
                 selected_ders=len(sel),
                 merged_ties=int(task.ddmm.merged.sum()),
                 decision_ms=decision_ms,
                 end_to_end_ms=decision_ms + row["lp_ms"],
                 full_lp_ms=full_ms,
-                full_cost_usd_per_h=mlp.full.objective,
+                full_cost_usd_per_h=mlp.full_obj,
+                dlmp_mean_usd_per_mwh=float(mlp.dlmp_full.mean()),
             )
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _scenarios(cfg: CompareConfig, available: int) -> list[tuple[int, int]]:
+    """(day, minute) pairs: ``cfg.minutes`` minutes of each day, evenly spread over the day."""
+    if cfg.minutes > available:
+        raise ValueError(f"{cfg.minutes} minutes asked for; the profile has {available}")
+    minutes = np.linspace(0, available, cfg.minutes, endpoint=False).astype(int)
+    return [(d, int(t)) for d in cfg.days for t in minutes]
 
 
 def _select(policy: str, method, task, k: int, rng, mlp: MinuteLP) -> np.ndarray:
@@ -185,8 +181,8 @@ def _select(policy: str, method, task, k: int, rng, mlp: MinuteLP) -> np.ndarray
     if policy == "random":
         return random_k(task, k, rng)
     if policy == "oracle-topk":
-        return oracle_topk(task, k, mlp.full.x[mlp.cols], mlp.full.col_dual[mlp.cols])
-    return np.arange(len(mlp.cols))
+        return oracle_topk(task, k, mlp.moved)
+    return np.arange(len(task.model.der_ids))
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +198,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
             "gap_before_cert_max_pct": 100 * gap.max(),
             "certified_first_pct": 100 * g["certified_first"].mean(),
             "ders_added_back_mean": g["ders_added_back"].mean(),
-            "at_optimum_pct": 100 * g["gap_after_cert"].apply(lambda s: (s.abs() <= GAP_TOL).mean()),
+            "at_optimum_pct": 100
+            * g["gap_after_cert"].apply(lambda s: (s.abs() <= GAP_TOL).mean()),
             "dlmp_err_max_usd_per_mwh": g["dlmp_err_usd_per_mwh"].max(),
             "lp_ms_mean": g["lp_ms"].mean(),
             "end_to_end_ms_mean": g["end_to_end_ms"].mean(),

@@ -113,7 +113,7 @@ class DDMM:
         rest = np.setdiff1d(members, self.regions[t][1 - heavy])
         if len(rest) == 0:
             return None
-        k, piece = connected_components(self.adjacency[rest][:, rest], directed=False)
+        _, piece = connected_components(self.adjacency[rest][:, rest], directed=False)
         keep = rest[piece == np.argmax(np.bincount(piece, self.der_count[rest] + 1e-3))]
         if self.der_count[keep].sum() < self.cfg.k:
             return None

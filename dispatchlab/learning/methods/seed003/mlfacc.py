@@ -7,11 +7,11 @@ are impossible, not merely penalized). All microgrids are served by the same k a
 batched pass; a DER outside the microgrid has logit −∞.
 
 One critic estimates the value of the scenario from every DER's features through attention
-(a learned query over the DER tokens), the centralized critic of §III-C. The team reward
-(eq. 22) is the value of the selection's dispatch against running no DER,
-λ0·(loss reduction) − Σ (c_k − λ0) p_k — see :mod:`.method` — and each episode is one
-scenario minute, so the TD target of eq. 17 is the reward itself and the advantage
-Â = r − v̂(s) (eq. 18).
+(a learned query over the DER tokens), the centralized critic of §III-C. The reward
+(eq. 22) is a sum over the selected DERs of their loss-adjusted value, so each pick is credited
+with its own DER's term, (λ0 (1 − LF_i) − c_i) Δp_i (:meth:`~.task.Seed003Task.reward`); each
+episode is one scenario minute, so the TD target of eq. 17 is the reward itself and the
+advantage Â = r − v̂(s) (eq. 18).
 
 **Tracing constraint (eq. 21).** A follower's loss adds μ · Σ_L max(π_F(a_L), Ψ): the
 follower's *unmasked* probability of a leader's pick a_L is pushed down whenever it exceeds
@@ -84,7 +84,7 @@ class MLFACC(nn.Module):
         member = torch.as_tensor(groups[None, :] == zones[:, None])  # zones × n_der
         picked = torch.zeros_like(member)
         ctx = torch.zeros(len(zones), x.shape[0], self.n_feat + 1)
-        picks, logp, ent, trace = [], 0.0, 0.0, []
+        picks, logp, ent, trace = [], [], 0.0, []
         rows = torch.arange(len(zones))
         for r, actor in enumerate(self.actors):
             inp = torch.cat([x.expand(len(zones), -1, -1), ctx], dim=-1)
@@ -97,7 +97,7 @@ class MLFACC(nn.Module):
                 a = logits.argmax(-1)
             else:
                 a = torch.multinomial(dist_r.probs, 1, generator=generator).squeeze(-1)
-            logp = logp + dist_r.log_prob(a).sum()
+            logp.append(dist_r.log_prob(a))
             ent = ent + dist_r.entropy().sum()
             picks.append(a)
             picked = picked.clone()
@@ -109,23 +109,27 @@ class MLFACC(nn.Module):
         return {
             "picks": torch.stack(picks, dim=1).numpy(),
             "zones": zones,
-            "logp": logp,
+            "logp": torch.stack(logp, dim=1),  # zones × k
             "entropy": ent,
             "trace": torch.stack(trace) if trace else torch.zeros(0),
         }
 
-    def loss(self, outs: list[dict], values: torch.Tensor, rewards, psi: float, cfg) -> tuple:
-        """A2C loss of a batch of scenarios (eqs. 17–21) and its tracing part. The advantage
-        Â = r − v̂(s) (eq. 17) is normalized over the batch (scale-free step sizes)."""
-        r = torch.as_tensor(np.asarray(rewards), dtype=torch.float32)
-        adv = r - values.detach()
+    def loss(self, outs: list[dict], values: torch.Tensor, rewards: list, psi: float, cfg):
+        """A2C loss of a batch of scenarios (eqs. 17–21) and its tracing part.
+
+        ``rewards[b]`` (zones × k) credits each pick with its own DER's term of eq. 22 (the
+        reward is a sum over the selected DERs); the critic's v̂(s) estimates their mean and
+        is the baseline of every pick, Â = r − v̂(s) (eq. 17), normalized over the batch."""
+        r = [torch.as_tensor(np.asarray(x), dtype=torch.float32) for x in rewards]
+        adv = torch.cat([(x - v.detach()).ravel() for x, v in zip(r, values, strict=True)])
         adv = (adv - adv.mean()) / (adv.std() + 1e-6) if len(adv) > 1 else adv
-        logp = torch.stack([o["logp"] for o in outs])
+        logp = torch.cat([o["logp"].ravel() for o in outs])
         ent = torch.stack([o["entropy"] for o in outs])
         trace = torch.stack([torch.clamp(o["trace"], min=psi).mean() for o in outs])
         actor = -(logp * adv).mean() - cfg.entropy * ent.mean()
         tracing = cfg.tracing_mu * trace.mean()
-        critic = ((r - values) ** 2).mean()
+        target = torch.stack([x.mean() for x in r])
+        critic = ((target - values) ** 2).mean()
         return actor + tracing + 0.5 * critic, float(tracing.detach())
 
 

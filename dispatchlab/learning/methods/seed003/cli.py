@@ -30,7 +30,6 @@ def train(
 ) -> None:
     """Partition the feeder by MCTS-RL, train the MLFACC actors and critic; save a checkpoint
     (partition, DDMM thresholds, weights)."""
-    from dispatchlab import load_case
     from dispatchlab.learning.methods.seed003.config import Seed003Config
     from dispatchlab.learning.methods.seed003.method import train as train_method
 
@@ -41,7 +40,7 @@ def train(
         method = train_method(cfg, log=console.print, progress=True)
     except BAD_INPUT as exc:
         raise bad_input(exc) from exc
-    path = method.save(out or Path(f"seed003-seed{seed}.npz"), load_case(cfg.case).case_hash())
+    path = method.save(out or Path(f"seed003-seed{seed}.npz"))
     curve = method.metrics["train_reward_curve"]
     console.print(
         f"last batch's mean reward {curve[-1]:.3f}; {method.metrics['train_s']:.1f} s; "

@@ -89,7 +89,15 @@ class MinuteLP:
         if not self.full.certified:
             raise RuntimeError(f"full LP of minute {task.minute} is {self.full.sol['status']}")
         self.full_obj = self.full.sol["objective"]
-        self.dlmp_full = self.dlmp(self.full)
+        parts = task.model.components(self.full.sol)
+        self.dlmp_full = parts["dlmp_usd_per_mwh"].to_numpy()
+        self.prices = {  # the full LP's DLMP range and its congestion / loss parts (eq. 32)
+            "full_dlmp_min_usd_per_mwh": self.dlmp_full.min(),
+            "full_dlmp_max_usd_per_mwh": self.dlmp_full.max(),
+            "full_dlmp_congestion_min_usd_per_mwh": parts["dlmp_congestion_usd_per_mwh"].min(),
+            "full_dlmp_congestion_max_usd_per_mwh": parts["dlmp_congestion_usd_per_mwh"].max(),
+            "full_dlmp_loss_min_usd_per_mwh": parts["dlmp_loss_usd_per_mwh"].min(),
+        }
         moved = np.abs(self.full.sol["p_der"] - task.base_mw)
         self.moved = moved
 
@@ -158,7 +166,8 @@ def compare(method, cfg: CompareConfig, task=None) -> pd.DataFrame:
                 end_to_end_ms=decision_ms + row["lp_ms"],
                 full_lp_ms=full_ms,
                 full_cost_usd_per_h=mlp.full_obj,
-                dlmp_mean_usd_per_mwh=float(mlp.dlmp_full.mean()),
+                full_dlmp_mean_usd_per_mwh=float(mlp.dlmp_full.mean()),
+                **mlp.prices,
             )
             rows.append(row)
     return pd.DataFrame(rows)

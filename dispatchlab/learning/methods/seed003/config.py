@@ -55,7 +55,7 @@ class Seed003Config:
     #: hidden width of actors and critic; ours (the paper gives no sizes)
     hidden: int = 64
     #: Adam learning rate of the actors (α of eq. 19); ours
-    lr_actor: float = 1e-3
+    lr_actor: float = 3e-3
     #: Adam learning rate of the critic (β of eq. 20); ours
     lr_critic: float = 3e-3
     #: entropy bonus; ours (keeps the actors exploring early)

@@ -97,8 +97,12 @@ class Seed003Method:
         out = self.net.forward_picks(x, task.groups, task.dist, greedy=True)
         return out["picks"], out["zones"]
 
-    def save(self, path: str | Path, case_hash: str) -> Path:
-        """Checkpoint: partition, DDMM thresholds, actor and critic weights, metrics."""
+    def save(self, path: str | Path, case_hash: str | None = None) -> Path:
+        """Checkpoint: partition, DDMM thresholds, actor and critic weights, metrics, and the
+        hash of the case trained on (default: the one ``train`` recorded)."""
+        case_hash = case_hash or self.metrics.get("case_hash")
+        if not case_hash:
+            raise ValueError("no case hash: pass case_hash= (load_case(name).case_hash())")
         arrays = {
             "partition/zone_of_bus": self.labels,
             "ddmm/thresholds": np.array([self.config.lc_merge, self.config.lc_split]),

@@ -192,3 +192,29 @@ def test_cli_train_quick_under_a_minute(tmp_path):
     assert res.exit_code == 0, res.output
     header = load_method(out).metrics
     assert header["train_s"] < 60
+
+
+def test_env_zones_settable_per_step_and_bad_labels_refused(tiny):
+    task = tiny.task()
+    env = task.env
+    env.reset(seed=3)
+    task.follow(env)
+    sizes = {a: len(env.zone_ders[a]) for a in env.possible_agents}
+    assert sum(sizes.values()) == 129
+    assert env.action_space("mg_0").nvec.tolist() == [sizes["mg_0"]] * 3
+    bad = task.labels.copy()
+    bad[0] = 6
+    with pytest.raises(ValueError, match=r"zone labels must be 0 … 5"):
+        env.set_zone_of_bus(bad)
+    starved = np.zeros_like(task.labels)
+    starved[:2] = [1, 2]
+    with pytest.raises(ValueError, match=r"fewer than k=3 DERs"):
+        env.set_zone_of_bus(starved)
+
+
+def test_a_minute_beyond_the_profile_names_both_lengths(tiny):
+    task = tiny.task()
+    with pytest.raises(ValueError, match=r"minute 1440 outside the profile's 1440 minutes"):
+        task.reset(0, 1440)
+    with pytest.raises(ValueError, match=r"2000 minutes asked for; the profile has 1440"):
+        compare(tiny, CompareConfig(minutes=2000, policies=("full",)), task)

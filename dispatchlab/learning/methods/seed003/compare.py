@@ -201,6 +201,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "minutes": g.size(),
+            "merged_ties_mean": g["merged_ties"].mean(),
             "variables_removed_mean": g["variables_removed"].mean(),
             "gap_before_cert_mean_pct": 100 * gap.mean(),
             "gap_before_cert_p99_pct": 100 * gap.quantile(0.99),

@@ -228,12 +228,14 @@ def ieee33_seed002() -> Case:
 
 #: seed003's one day at 1 min: the paper drives its load centroids with 1-minute data of a
 #: residential community in Edmonton, which is not available; SimBench ``residential`` on this
-#: winter weekday stands in (quarter-hours interpolated to minutes, 2 % seeded noise)
+#: winter weekday stands in (quarter-hours interpolated to minutes, each load shifted by up to
+#: ±1 h and given 2 % noise per minute, seeded)
 SEED003_DAY = "2016-01-13"
 
 #: the paper's tie line "120–36" (Fig. 3 / §V-C; bus 120 is not in our numbering) is the
 #: line 135–35 here: the only branch between the zones of the paper's MG2 and MG3 load
-#: centroids (buses 23 and 43); ``der-selection`` sets its congestion limit (docs/env-der-selection.md)
+#: centroids (buses 23 and 43); ``der-selection`` sets its congestion limit
+#: (docs/env-der-selection.md)
 SEED003_TIE_BUSES = (135, 35)
 
 
@@ -247,6 +249,7 @@ def seed003_profile_spec() -> dict:
         normalize="window",
         seed=3,
         jitter=0.02,
+        max_shift="1h",
     )
 
 
@@ -260,9 +263,11 @@ def ieee123_seed003() -> Case:
 
     Time series: one day at 1 min (1 440 steps from :data:`SEED003_DAY`), the paper's market
     interval. The paper's Edmonton data are not available, so every load follows SimBench
-    ``residential`` (15-min values interpolated linearly to minutes), with 2 % multiplicative
-    noise per minute (seed 3), scaled so that each load peaks at its ``p_mw`` over the day
-    (:func:`seed003_profile_spec`). ``der-selection`` drives its centroids' extra load with it.
+    ``residential`` (15-min values interpolated linearly to minutes), each load shifted by a
+    whole number of minutes in ±1 h and given 2 % multiplicative noise per minute (seed 3), so
+    that the loads are not one household's spikes in lockstep; each load peaks at its ``p_mw``
+    over the day (:func:`seed003_profile_spec`). ``der-selection`` drives its centroids' extra
+    load with it.
 
     Tie line: the paper's congestion case limits the tie "120–36" between MG2 and MG3 to
     740 kW (from 755). Bus 120 does not exist in our numbering and only the 5 transformers

@@ -99,7 +99,8 @@ ENVS: dict[str, EnvSpec] = {
         case="ieee123-seed003",
         description=(
             "ieee123 with a 100 kW DER at every bus and random load centroids; one agent per "
-            "microgrid picks its DERs; the chosen set is dispatched by the LP"
+            "microgrid picks its DERs; the chosen ones balance the centroids' deviation from "
+            "the full LP's base schedule (1-minute market; market='dispatch': they carry all)"
         ),
         entry=f"{_MOD}.der_selection.env:DERSelectionEnv",
         vector_entry=f"{_MOD}.der_selection.vector:VectorDERSelectionEnv",

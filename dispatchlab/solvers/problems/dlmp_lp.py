@@ -57,8 +57,8 @@ def dlmp_lp(
     base = lo.copy() if base_mw is None else np.asarray(base_mw, float)
     d = model.demand if demand is None else demand
     net = model.net
-    a = model.a_der[:, cols]
-    shift = model.a_der @ base - d - lin["x_b"]  # x − x_b with every move at 0
+    bus = model.der_bus[cols]  # A_der is a bus-selection matrix: gather columns, no matmul
+    shift = at_buses(model, base) - d - lin["x_b"]  # x − x_b with every move at 0
     m = LinearModel("dlmp-lp")
     m.offset = float(model.der_cost @ base)
     p0 = m.add_vars("substation_p_mw", [0], lb=model.p0_lim[0], ub=model.p0_lim[1], cost=model.lam0)
@@ -73,12 +73,12 @@ def dlmp_lp(
     mon = np.flatnonzero(np.isfinite(model.flow_limits))
     vb = np.setdiff1d(np.arange(net.n), [net.ref])
     sf, sv = net.flow_sensitivity[0][mon], net.voltage_sensitivity[vb]
-    bal = 1.0 - lin["LF"] @ a
+    bal = 1.0 - lin["LF"][bus]
     rhs = float(d.sum() + lin["L"] + lin["LF"] @ shift - base.sum())
     rows = [
         ("balance", [0], np.r_[1.0, *(s * bal for s in sign)][None, :], [rhs], [rhs]),
-        ("flow", model.net.branch_ids[mon], sf @ a, None, None),
-        ("voltage", model.net.bus_ids[vb], sv @ a, None, None),
+        ("flow", model.net.branch_ids[mon], sf[:, bus], None, None),
+        ("voltage", model.net.bus_ids[vb], sv[:, bus], None, None),
     ]
     value = {"flow": lin["F"][mon] + sf @ shift, "voltage": lin["V"][vb] + sv @ shift}
     limits = {
@@ -92,6 +92,11 @@ def dlmp_lp(
         r, c = np.nonzero(coef)
         m.add_cons(name, index, r, var_cols[c], coef[r, c], lb=low, ub=high)
     return m
+
+
+def at_buses(model: DLMPModel, p_der: np.ndarray) -> np.ndarray:
+    """A_der p: the DERs' MW summed per bus (a bincount: BLAS on the dense A_der is slower)."""
+    return np.bincount(model.der_bus, weights=p_der, minlength=model.net.n)
 
 
 def der_columns(m: LinearModel, positions: np.ndarray, model: DLMPModel) -> np.ndarray:
@@ -134,7 +139,7 @@ def lp_outcome(
         "objective": float(sol.objective),
         "p0": float(sol.x[0]),
         "p_der": p,
-        "x": model.a_der @ p - d,
+        "x": at_buses(model, p) - d,
         "lam": float(sol.row_dual[m.con_blocks["balance"].positions[0]]),
         "mu": mu,
         "eta": eta,
@@ -156,3 +161,51 @@ def solve_lp(
     out = lp_outcome(model, m, solve_highs(m), lin, base_mw=base_mw, demand=demand)
     out.update(n_cols=m.n_cols, n_rows=m.n_rows)
     return out
+
+
+def solve_cvxpy(
+    model: DLMPModel, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None
+) -> dict:
+    """The DLMP LP written in cvxpy (HiGHS underneath), the formulation as it was first
+    written: ``DLMPModel.solve(..., backend="cvxpy")``, kept to cross-check :func:`dlmp_lp`."""
+    import cvxpy as cp
+
+    net, d = model.net, model.demand if demand is None else demand
+    sf, sv = net.flow_sensitivity[0], net.voltage_sensitivity
+    p0, pk = cp.Variable(), cp.Variable(len(model.der_ids))
+    dx = model.a_der @ pk - d - lin["x_b"]
+    mon = np.flatnonzero(np.isfinite(model.flow_limits))
+    vb = np.setdiff1d(np.arange(net.n), [net.ref])
+    flow = lin["F"][mon] + sf[mon] @ dx
+    volt = lin["V"][vb] + sv[vb] @ dx
+    cons = [
+        cp.sum(d) + lin["L"] + lin["LF"] @ dx - p0 - cp.sum(pk) == 0,
+        flow <= model.flow_limits[mon],
+        -flow <= model.flow_limits[mon],
+        volt <= model.v_limits[1][vb],
+        -volt <= -model.v_limits[0][vb],
+        pk >= model.der_lim[0],
+        pk <= model.der_lim[1],
+        p0 >= p0_lim[0],
+        p0 <= p0_lim[1],
+    ]
+    prob = cp.Problem(cp.Minimize(lam0 * p0 + model.der_cost @ pk), cons)
+    prob.solve(solver="HIGHS", output_flag=False)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        return {"status": prob.status}
+    mu = np.zeros(len(model.flow_limits))
+    mu[mon] = cons[1].dual_value - cons[2].dual_value
+    eta = np.zeros(net.n)
+    eta[vb] = cons[3].dual_value - cons[4].dual_value
+    x = lin["x_b"] + np.asarray(dx.value)
+    return {
+        "status": prob.status,
+        "objective": prob.value,
+        "p0": float(p0.value),
+        "p_der": np.asarray(pk.value),
+        "x": x,
+        "lam": float(cons[0].dual_value),
+        "mu": mu,
+        "eta": eta,
+        "lin": lin,
+    }

@@ -82,10 +82,19 @@ def drl_lp(
     options = options or RepairOptions()
     h = reduced_highs(options)
     sel = np.unique(np.asarray(selected, dtype=int))
+    if len(sel) and (sel[0] < 0 or sel[-1] >= len(model.der_ids)):
+        raise ValueError(
+            f"selected DER positions must be 0 … {len(model.der_ids) - 1} (into der_ids), "
+            f"got {sel[0] if sel[0] < 0 else sel[-1]}"
+        )
+    if isinstance(iterations, bool) or not isinstance(iterations, int | np.integer):
+        raise ValueError(f"iterations must be a whole number ≥ 1, got {iterations!r}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be a whole number ≥ 1, got {iterations!r}")
     free, reports, sol = sel, [], {"status": "not solved"}
     out = DRLLPOutcome(sol, reports, sel, free)
     build = solve = 0.0
-    for _ in range(max(1, iterations)):
+    for _ in range(iterations):
         t0 = time.perf_counter()
         m = dlmp_lp(model, lin, base_mw=base_mw)
         lp = LPArrays(m)

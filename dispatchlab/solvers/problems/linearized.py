@@ -255,47 +255,9 @@ class DLMPModel:
 
     def solve_cvxpy(self, lam0: float, p0_lim: tuple[float, float], lin: dict, demand=None):
         """:meth:`solve` through cvxpy (HiGHS underneath): the formulation as written first."""
-        import cvxpy as cp
+        from dispatchlab.solvers.problems.dlmp_lp import solve_cvxpy
 
-        net, d = self.net, self.demand if demand is None else demand
-        sf, sv = net.flow_sensitivity[0], net.voltage_sensitivity
-        p0, pk = cp.Variable(), cp.Variable(len(self.der_ids))
-        dx = self.a_der @ pk - d - lin["x_b"]
-        mon = np.flatnonzero(np.isfinite(self.flow_limits))
-        vb = np.setdiff1d(np.arange(net.n), [net.ref])
-        flow = lin["F"][mon] + sf[mon] @ dx
-        volt = lin["V"][vb] + sv[vb] @ dx
-        cons = [
-            cp.sum(d) + lin["L"] + lin["LF"] @ dx - p0 - cp.sum(pk) == 0,
-            flow <= self.flow_limits[mon],
-            -flow <= self.flow_limits[mon],
-            volt <= self.v_limits[1][vb],
-            -volt <= -self.v_limits[0][vb],
-            pk >= self.der_lim[0],
-            pk <= self.der_lim[1],
-            p0 >= p0_lim[0],
-            p0 <= p0_lim[1],
-        ]
-        prob = cp.Problem(cp.Minimize(lam0 * p0 + self.der_cost @ pk), cons)
-        prob.solve(solver="HIGHS", output_flag=False)
-        if prob.status not in ("optimal", "optimal_inaccurate"):
-            return {"status": prob.status}
-        mu = np.zeros(len(self.flow_limits))
-        mu[mon] = cons[1].dual_value - cons[2].dual_value
-        eta = np.zeros(net.n)
-        eta[vb] = cons[3].dual_value - cons[4].dual_value
-        x = lin["x_b"] + np.asarray(dx.value)
-        return {
-            "status": prob.status,
-            "objective": prob.value,
-            "p0": float(p0.value),
-            "p_der": np.asarray(pk.value),
-            "x": x,
-            "lam": float(cons[0].dual_value),
-            "mu": mu,
-            "eta": eta,
-            "lin": lin,
-        }
+        return solve_cvxpy(self, lam0, p0_lim, lin, demand)
 
     def components(self, sol: dict) -> pd.DataFrame:
         """DLMP and its energy / loss / congestion / voltage parts ($/MWh) at every bus."""

@@ -49,6 +49,8 @@ from dispatchlab.learning.envs.der_selection.market import (
     paper_tie,
     tie_peak_flow,
 )
+from dispatchlab.solvers.certificate import RepairOptions
+from dispatchlab.solvers.problems.drl_lp import DRLLPOutcome, drl_lp
 from dispatchlab.solvers.problems.linearized import DLMPModel, dlmp_model
 
 __all__ = ["DERSelectionConfig", "DERSelectionEnv"]
@@ -153,32 +155,27 @@ class DERSelectionEnv(ParallelEnv):
         ders.loc[self.der_ids, "p_mw"] = self.base_mw
         return self._base.replace(loads=loads, ders=ders)
 
-    def deviation_flows(self, branch: int, centroids, minutes: np.ndarray) -> np.ndarray:
-        """Linearized P flow (MW) on ``branch`` at each of ``minutes`` with every DER at its
-        base and the substation taking the centroids' deviation: a screen for the peak."""
-        net, f = self._net, self.config.centroid_factor - 1.0
-        model = self.model_for(self.scenario_case([]))
-        loads = self._base.loads
-        at = loads.index[loads["bus"].isin(np.asarray(centroids)) & loads["in_service"]]
-        p, q = centroid_profile(self.case, minutes)
-        pos = pd.Index(net.bus_ids).get_indexer(loads.loc[at, "bus"])
-        to_bus = np.zeros((net.n, len(at)))
-        to_bus[pos, np.arange(len(at))] = 1.0
-        dp, dq = to_bus @ p[at].to_numpy().T, to_bus @ q[at].to_numpy().T  # bus × minute
-        inj = np.r_[model.x_b[:, None] - f * dp, model.q_inj[:, None] - f * dq] / net.base_mva
-        dv = net.sensitivity @ inj
-        ln = int(np.flatnonzero(net.branch_ids == branch)[0])
-        i, j = net.f[ln], net.t[ln]
-        flow = net.b[ln] * (dv[i] - dv[j]) + net.g[ln] * (dv[net.n + i] - dv[net.n + j])
-        return net.base_mva * flow
+    def drl_lp(self, sel: np.ndarray, options: RepairOptions | None = None) -> DRLLPOutcome:
+        """seed003's certified DRL-LP over DER positions ``sel`` for the current scenario,
+        the others at their base (balancing) or 0 (dispatch): the core of
+        ``solve(scenario, "drl_lp")`` — the reduced LP, its reduced-cost certificate and the
+        repair, so the answer is the full LP's optimum at the env's linearization. ``sel`` =
+        every DER gives the full LP on the same path. DLMPs: ``env.dlmp(outcome)``."""
+        if self._model is None:
+            raise RuntimeError("call reset() first")
+        return drl_lp(
+            self._model,
+            self._lin,
+            sel,
+            base_mw=self.lp_base,
+            iterations=self.config.iterations,
+            options=options,
+        )
 
-    def full_flow(self, branch: int, centroids, minute: int) -> float:
-        """P flow (MW) on ``branch`` at the full real-time LP's dispatch (all DERs free)."""
-        model = self.model_for(self.scenario_case(centroids, minute))
-        n = len(self.der_ids)
-        out = solve_selection(model, np.arange(n), self.config.iterations, None, self.lp_base)
-        pf, _ = self._net.flows(*self._net.state(out.x_mw, model.q_inj))
-        return float(pf[np.flatnonzero(self._net.branch_ids == branch)[0]])
+    def dlmp(self, outcome: DRLLPOutcome) -> pd.DataFrame:
+        """DLMP and its energy / loss / congestion / voltage parts (seed003 eq. 32) at every bus
+        from the certified duals of :meth:`drl_lp`."""
+        return self._model.components(outcome.sol)
 
     # -------------------------------------------------------------------------- spaces
     @functools.cache  # noqa: B019 - one space object per agent (API test)
@@ -365,6 +362,8 @@ class DERSelectionEnv(ParallelEnv):
             iterations=self.config.iterations,
             flow_limits_mw=self.tie_limits_mw,
         )
+        if not res.optimal:  # no dispatch of all DERs meets the limits: no pick can
+            return self._infeasible_oracle(res)
         p = res.der["p_mw"].reindex(self.der_ids).to_numpy()
         dlmp = res.bus["dlmp_usd_per_mwh"].reindex(self._model.net.bus_ids).to_numpy()
         margin = dlmp[self._der_bus] - self._model.der_cost
@@ -387,6 +386,18 @@ class DERSelectionEnv(ParallelEnv):
         return Oracle(
             action=action, objective=res.objective, unit="usd_per_h", result=res, info=info
         )
+
+    def _infeasible_oracle(self, res) -> Oracle:
+        """The full LP is infeasible: the k DERs with the most headroom per zone, scored (and
+        reported as violating) so that a fallback to it is delivered and counted."""
+        room = self._der_max - self.base_mw
+        action = {
+            a: np.sort(np.argsort(-room[pos], kind="stable")[: self.config.k]).astype(np.int64)
+            for a, pos in self._zone_pos.items()
+        }
+        reward, info = self.score(self.selection(action)[0])
+        info.update(full_status=res.status.value, full_objective_usd_per_h=np.nan, reward=reward)
+        return Oracle(action=action, objective=np.nan, unit="usd_per_h", result=res, info=info)
 
     # --------------------------------------------------------------------- zones (DDMM)
     def set_zone_of_bus(self, zone_of_bus) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from dispatchlab.learning.envs.der_selection.lp import solve_selection
+
 #: seed003 §V-A: one load centroid per microgrid at buses 9, 23, 43, 58, 76 and 108. Buses 23
 #: and 108 carry no load on ieee123-seed003 (a centroid scales a bus's own load), so their
 #: neighbours 24 and 109 (0.04 MW each) stand in
@@ -107,8 +109,37 @@ def tie_peak_flow(env, branch: int, *, screen: int = 5) -> tuple[float, int]:
     largest |flow| are solved exactly and the largest LP flow is the peak."""
     centroids = [*PAPER_CENTROIDS, PAPER_TIE_CENTROID]
     minutes = len(env.case.timeseries)
-    flows = env.deviation_flows(branch, centroids, np.arange(minutes))
+    flows = deviation_flows(env, branch, centroids, np.arange(minutes))
     best = np.argsort(-np.abs(flows), kind="stable")[:screen]
-    exact = [abs(env.full_flow(branch, centroids, int(t))) for t in best]
+    exact = [abs(full_flow(env, branch, centroids, int(t))) for t in best]
     k = int(np.argmax(exact))
     return float(exact[k]), int(best[k])
+
+
+def deviation_flows(env, branch: int, centroids, minutes: np.ndarray) -> np.ndarray:
+    """Linearized P flow (MW) on ``branch`` at each of ``minutes`` with every DER at its
+    base and the substation taking the centroids' deviation: a screen for the peak."""
+    net, f = env._net, env.config.centroid_factor - 1.0
+    model = env.model_for(env.scenario_case([]))
+    loads = env._base.loads
+    at = loads.index[loads["bus"].isin(np.asarray(centroids)) & loads["in_service"]]
+    p, q = centroid_profile(env.case, minutes)
+    pos = pd.Index(net.bus_ids).get_indexer(loads.loc[at, "bus"])
+    to_bus = np.zeros((net.n, len(at)))
+    to_bus[pos, np.arange(len(at))] = 1.0
+    dp, dq = to_bus @ p[at].to_numpy().T, to_bus @ q[at].to_numpy().T  # bus × minute
+    inj = np.r_[model.x_b[:, None] - f * dp, model.q_inj[:, None] - f * dq] / net.base_mva
+    dv = net.sensitivity @ inj
+    ln = int(np.flatnonzero(net.branch_ids == branch)[0])
+    i, j = net.f[ln], net.t[ln]
+    flow = net.b[ln] * (dv[i] - dv[j]) + net.g[ln] * (dv[net.n + i] - dv[net.n + j])
+    return net.base_mva * flow
+
+
+def full_flow(env, branch: int, centroids, minute: int) -> float:
+    """P flow (MW) on ``branch`` at the full real-time LP's dispatch (all DERs free)."""
+    model = env.model_for(env.scenario_case(centroids, minute))
+    n = len(env.der_ids)
+    out = solve_selection(model, np.arange(n), env.config.iterations, None, env.lp_base)
+    pf, _ = env._net.flows(*env._net.state(out.x_mw, model.q_inj))
+    return float(pf[np.flatnonzero(env._net.branch_ids == branch)[0]])

@@ -41,9 +41,9 @@ PAPER_CONVERGED = 5900  #: seed003 §V: the agents converge after ~5 900 episode
 
 
 def converged_episode(curve: list[float], batch: int) -> int:
-    """First episode after which the 10-batch moving mean stays within 5 % of its final level
+    """First episode after which the 25-batch moving mean stays within 5 % of its final level
     (a plain reading of "converged", applied to our curve as to the paper's)."""
-    c = pd.Series(curve).rolling(10, min_periods=1).mean().to_numpy()
+    c = pd.Series(curve).rolling(25, min_periods=1).mean().to_numpy()
     final, band = c[-1], 0.05 * abs(c[-1])
     outside = np.flatnonzero(np.abs(c - final) > band)
     return int((outside[-1] + 1 if len(outside) else 0) * batch)
@@ -162,15 +162,23 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
         f'- **"84 h, 10 000 games; converged after ~5 900 episodes"** — we train '
         f"{runs[0]['episodes']} episodes in {train_s:.0f} s per seed on 2 shared cores "
         f"({train_s / 3600 / PAPER_TRAIN_H:.2%} of 84 h; target ≤ 30 min: "
-        f"{'met' if train_s <= 1800 else 'missed'}); our curve settles (10-batch mean within "
-        f"5 % of its end) after {conv} episodes (median over seeds), against the paper's 5 900.",
+        f"{'met' if train_s <= 1800 else 'missed'}); our batch-mean reward curve (25-batch "
+        f"moving mean) stays within 5 % of its end after {conv} episodes (median over seeds; "
+        "the curve is the reward of random scenario minutes, so this is a loose reading), "
+        "against the paper's 5 900. Held-out, the trained actors match the eq. 9 ranking's "
+        "certification rate (tables above).",
         f'- **"Fewer variables accelerate the LP"** — '
-        f"{'refuted' if lp['mlfacc'] >= lp['full'] else 'partly confirmed'} end to end: MLFACC "
-        f"removes {ml['variables_removed'].mean():.0f} of the LP's columns, yet its DRL-LP with "
-        f"the certificate takes {lp['mlfacc']:.0f} ms against {lp['full']:.0f} ms for the full "
-        f"LP on the same path (the certificate needs the full LP's columns). Shipped without "
-        f"the certificate, its selection would have cost {100 * ml['gap_before_cert'].mean():.3g}"
-        f" % more on average (p99 {100 * ml['gap_before_cert'].quantile(0.99):.3g} %, max "
+        f"{'refuted' if e2e['mlfacc'] >= e2e['full'] else 'confirmed'} for MLFACC end to end, "
+        f"{'confirmed' if lp['mlfacc'] < lp['full'] else 'refuted'} for the LP alone: the "
+        f"selection removes {ml['variables_removed'].mean():.0f} of the LP's "
+        f"{ml['variables_removed'].mean() + ml['lp_variables'].mean():.0f} columns, and the "
+        f"certified DRL-LP over it takes {lp['mlfacc']:.1f} ms against {lp['full']:.1f} ms for "
+        f"the full LP on the same path (`drl_lp`, build included: the certificate builds the "
+        f"full LP's columns), but MLFACC's features and forward pass bring it to "
+        f"{e2e['mlfacc']:.1f} ms; the eq. 9 ranking gets there in {e2e['lf-rank']:.1f} ms. "
+        f"Shipped without the certificate, MLFACC's selection would have cost "
+        f"{100 * ml['gap_before_cert'].mean():.3g} % more on average (p99 "
+        f"{100 * ml['gap_before_cert'].quantile(0.99):.3g} %, max "
         f"{100 * ml['gap_before_cert'].max():.3g} %); {100 * ml['certified_first'].mean():.0f} "
         f"% of its minutes certify without repair (target ≥ 90 %).",
     ]
@@ -178,12 +186,16 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
         lo, hi = cong["full_dlmp_min_usd_per_mwh"].min(), cong["full_dlmp_max_usd_per_mwh"].max()
         c_lo = cong["full_dlmp_congestion_min_usd_per_mwh"].min()
         c_hi = cong["full_dlmp_congestion_max_usd_per_mwh"].max()
+        part = cong[
+            ["full_dlmp_congestion_min_usd_per_mwh", "full_dlmp_congestion_max_usd_per_mwh"]
+        ]
+        bind = float((part.abs().max(axis=1) > 1e-6).mean())
         out.append(
             f"- **DLMPs 7.58 ¢ and −125.62 ¢ (units unclear)** — under congestion our DLMPs span "
             f"{lo / 10:.2f} … {hi / 10:.2f} ¢/kWh with a congestion part of {c_lo / 10:.2f} … "
             f"{c_hi / 10:.2f} ¢/kWh; "
-            + ("a negative congestion part appears, as the paper's sign does, but two orders "
-               "of magnitude smaller" if c_lo < -1e-6 else
+            + (f"a congestion part appears in {bind:.0%} of the minutes (the paper reports a "
+               "negative one, −125.62)" if bind > 0 else
                "no congestion price appears in the minutes played: the tie limit does not bind")
             + " (the paper's numbers cannot be matched without its units and data)."
         )  # fmt: skip
@@ -197,6 +209,13 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
             f"{der51['der51_p_mw'].mean():.3f} MW over the day)."
         )
     return out
+
+
+def side_table(side: pd.DataFrame) -> pd.DataFrame:
+    g = side.drop(columns="minute").groupby("case")
+    times = g[["cvxpy_full_ms", "highs_full_ms"]].mean()
+    worst = g[["drl_lp_gap", "ac_voltage_violation_pu", "ac_flow_violation_mw"]].max()
+    return times.join(worst).join(g[["ac_vm_min_pu"]].min())
 
 
 def write_page(path, a, table, runs, side, der51, parts) -> None:
@@ -229,13 +248,33 @@ def write_page(path, a, table, runs, side, der51, parts) -> None:
         lines += [*pipe(parts), ""]
     if len(side):
         lines += [
-            "## Side checks (seed 0): the full LP through cvxpy vs HiGHS, AC power flow",
+            f"## Side checks (seed 0, {side['minute'].nunique()} minutes per case)",
             "",
-            *pipe(side.groupby("case").agg(["mean", "max"]).T.round(6).T),
+            '`cvxpy_full_ms` / `highs_full_ms`: mean time of `solve(scenario, "dlmp")` through'
+            " cvxpy and through the HiGHS LinearModel path (model build included). The rest is "
+            'the worst over the minutes: `drl_lp_gap`, `solve(scenario, "drl_lp", selected='
+            "MLFACC's picks)` against the full LP (certified: 0); `ac_*`, its dispatch through "
+            "pandapower's AC power flow (flow violations against the LP's MW limits).",
+            "",
+            *pipe(side_table(side)),
             "",
         ]
-    lines += ["## Training", "", *pipe(pd.DataFrame(runs).drop(columns="partition")), ""]
+    drop = ["partition", "curve"]
+    lines += ["## Training", "", *pipe(pd.DataFrame(runs).drop(columns=drop)), ""]
     path.write_text("\n".join(lines) + "\n")
+
+
+def rewrite_page(a) -> None:
+    """The page and plot again from the saved CSV / JSON (no training, no solving)."""
+    table = pd.read_csv(OUT / "seed003_compare.csv")
+    runs = json.loads((OUT / "seed003_compare_runs.json").read_text())
+    extra = json.loads((OUT / "seed003_compare_extra.json").read_text())
+    scale = argparse.Namespace(**extra["scale"])
+    der51 = pd.DataFrame(extra["der51"])
+    parts = pd.DataFrame(extra["partition"]).T if extra["partition"] else None
+    plot(table, der51, OUT / "seed003_compare.png")
+    write_page(OUT / "seed003_compare.md", scale, table, runs, pd.DataFrame(extra["side"]),
+               der51, parts)  # fmt: skip
 
 
 def main() -> None:
@@ -245,7 +284,10 @@ def main() -> None:
     p.add_argument("--cases", default="normal,dynamic,congestion")
     p.add_argument("--episodes", type=int, default=Seed003Config.episodes)
     p.add_argument("--side-minutes", type=int, default=6, help="minutes for cvxpy/AC checks")
+    p.add_argument("--page-only", action="store_true", help="rewrite the page from saved output")
     a = p.parse_args()
+    if a.page_only:
+        return rewrite_page(a)
     cases = [c.strip() for c in a.cases.split(",") if c.strip()]
     frames, runs, side, der51, parts = [], [], [], pd.DataFrame(), None
     for seed in range(a.seeds):
@@ -254,7 +296,8 @@ def main() -> None:
         curve = m["train_reward_curve"]
         runs.append({"seed": seed, "train_s": m["train_s"], "mcts_s": m["mcts_s"],
                      "episodes": a.episodes, "converged_episode": converged_episode(
-                         curve, method.config.batch), "partition": m["partition"]})  # fmt: skip
+                         curve, method.config.batch), "partition": m["partition"],
+                     "curve": curve})  # fmt: skip
         for kind in cases:
             cfg = CompareConfig(minutes=a.minutes, days=(seed,))
             table = compare(method, cfg, method.task(kind=kind))
@@ -270,7 +313,10 @@ def main() -> None:
     table = pd.concat(frames, ignore_index=True)
     OUT.mkdir(parents=True, exist_ok=True)
     table.to_csv(OUT / "seed003_compare.csv", index=False)
-    (OUT / "seed003_compare_runs.json").write_text(json.dumps(runs, indent=1))
+    extra = {"scale": vars(a), "side": side, "der51": der51.to_dict("records"),
+             "partition": parts.to_dict("index") if parts is not None else None}  # fmt: skip
+    (OUT / "seed003_compare_runs.json").write_text(json.dumps(runs, indent=1, default=float))
+    (OUT / "seed003_compare_extra.json").write_text(json.dumps(extra, indent=1, default=float))
     plot(table, der51, OUT / "seed003_compare.png")
     write_page(OUT / "seed003_compare.md", a, table, runs, pd.DataFrame(side), der51, parts)
     print(summarize(table).T.to_string())

@@ -165,8 +165,9 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
         f"{'met' if train_s <= 1800 else 'missed'}); our batch-mean reward curve (25-batch "
         f"moving mean) stays within 5 % of its end after {conv} episodes (median over seeds; "
         "the curve is the reward of random scenario minutes, so this is a loose reading), "
-        "against the paper's 5 900. Held-out, the trained actors match the eq. 9 ranking's "
-        "certification rate (tables above).",
+        "against the paper's 5 900. Held out, MLFACC certifies "
+        f"{ml['certified_first'].mean():.0%} of the minutes without repair, the eq. 9 ranking "
+        f"{table.loc[table['policy'] == 'lf-rank', 'certified_first'].mean():.0%}.",
         f'- **"Fewer variables accelerate the LP"** — '
         f"{'refuted' if e2e['mlfacc'] >= e2e['full'] else 'confirmed'} for MLFACC end to end, "
         f"{'confirmed' if lp['mlfacc'] < lp['full'] else 'refuted'} for the LP alone: the "
@@ -194,10 +195,10 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
             f"- **DLMPs 7.58 ¢ and −125.62 ¢ (units unclear)** — under congestion our DLMPs span "
             f"{lo / 10:.2f} … {hi / 10:.2f} ¢/kWh with a congestion part of {c_lo / 10:.2f} … "
             f"{c_hi / 10:.2f} ¢/kWh; "
-            + (f"a congestion part appears in {bind:.0%} of the minutes (the paper reports a "
-               "negative one, −125.62)" if bind > 0 else
+            + (f"a congestion part appears in {bind:.0%} of the minutes; the paper reports "
+               "a negative one, −125.62," if bind > 0 else
                "no congestion price appears in the minutes played: the tie limit does not bind")
-            + " (the paper's numbers cannot be matched without its units and data)."
+            + " and its numbers cannot be matched without its units and data."
         )  # fmt: skip
     if len(der51):
         low = der51["deviation_mw"] <= der51["deviation_mw"].quantile(0.25)
@@ -209,6 +210,41 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
             f"{der51['der51_p_mw'].mean():.3f} MW over the day)."
         )
     return out
+
+
+def targets(table, runs, side, parts) -> list[str]:
+    """Met / missed for each target of the issue, with the number behind it."""
+    ml = table[table["policy"] == "mlfacc"]
+    e2e = table.groupby("policy")["end_to_end_ms"].mean()
+    at_opt = float((ml["gap_after_cert"].abs() <= 1e-6).mean())
+    cert = float(ml["certified_first"].mean())
+    train_max = max(r["train_s"] for r in runs)
+    cover = float(parts.loc["MCTS-RL", "capacity_over_peak_min"]) if parts is not None else np.nan
+    ac_v = float(side["ac_voltage_violation_pu"].max()) if len(side) else np.nan
+    ac_f = float(side["ac_flow_violation_mw"].max()) if len(side) else np.nan
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    return [
+        f"- 100 % of intervals at the full optimum after certification: {mark(at_opt == 1)} "
+        f"({at_opt:.1%} of MLFACC's minutes, every policy likewise).",
+        f"- ≥ 90 % certified without repair: {mark(cert >= 0.9)} ({cert:.1%} for MLFACC; the "
+        f"eq. 9 ranking {table[table['policy'] == 'lf-rank']['certified_first'].mean():.1%}, "
+        "the oracle's top k ~100 %: the full LP often moves more than k DERs in a zone).",
+        "- end-to-end time ≤ the full LP's on the same backend: "
+        f"{mark(e2e['mlfacc'] <= e2e['full'])} for MLFACC ({e2e['mlfacc']:.1f} vs "
+        f"{e2e['full']:.1f} ms), "
+        f"{mark(e2e['lf-rank'] <= e2e['full'])} for the eq. 9 ranking ({e2e['lf-rank']:.1f} ms).",
+        f"- every zone's DER capacity ≥ its peak load: {mark(cover >= 1)} (smallest ratio "
+        f"{cover:.3f}, peak = every bus at the centroid factor 1.5).",
+        f"- 0 voltage or tie violations in the AC check: voltage {mark(ac_v <= 1e-9)} "
+        f"({ac_v:.3g} p.u.), flow {mark(ac_f <= 1e-9)} ({1e3 * ac_f:.2g} kW over a limit in "
+        "the congestion case: the linearized LP holds the tie at its limit and the AC flow is "
+        "slightly higher; not repaired here).",
+        f"- training ≤ 30 min per seed on 2 cores: {mark(train_max <= 1800)} "
+        f"({train_max:.0f} s at most).",
+    ]
 
 
 def side_table(side: pd.DataFrame) -> pd.DataFrame:
@@ -242,6 +278,7 @@ def write_page(path, a, table, runs, side, der51, parts) -> None:
     ]
     for kind, g in table.groupby("case", sort=False):
         lines += [f"## Case `{kind}`", "", *pipe(summarize(g).T.round(6)), ""]
+    lines += ["## Targets of issue 15", "", *targets(table, runs, side, parts), ""]
     lines += ["## Paper claims", "", *verdicts(table, runs, der51), ""]
     if parts is not None:
         lines += ["## Partition quality (seed 0): MCTS-RL against the env's Ward zoning", ""]

@@ -136,6 +136,9 @@ def test_learned_selector_beats_random_on_held_out_minutes_without_certificate(t
     learned, rand = np.array(learned), np.array(rand)
     assert np.isfinite(learned).all()
     assert learned.mean() < rand.mean() - 0.05  # $/h over the held-out minutes
+    bound = task.boundary()  # the last minute's tie ends, tracked by DDMM
+    assert len(bound) == 10 and set(bound["flag"]) <= {"PQ", "PV", "coupled"}
+    assert bound["vm_pu"].between(0.95, 1.05).all() and (bound["va_deg"].abs() < 10).all()
     assert tiny.metrics["train_s"] < 60
 
 

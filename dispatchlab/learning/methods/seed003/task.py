@@ -135,6 +135,12 @@ class Seed003Task:
         self.labels = self.ddmm.step(self.model.demand).astype(np.int64)
         env.set_zone_of_bus(self.labels)
 
+    def boundary(self) -> pd.DataFrame:
+        """DDMM's boundary buses now: PQ / PV / coupled flag, Lc, and V, θ of the linearized
+        power flow at the minute's operating point (the DERs at base)."""
+        delta, v = self.model.net.state(self.model.x_b, self.model.q_inj)
+        return self.ddmm.boundary(v, delta)
+
     @property
     def groups(self) -> np.ndarray:
         """Zone of every DER position."""

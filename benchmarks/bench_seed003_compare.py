@@ -271,7 +271,9 @@ def write_page(path, a, table, runs, side, der51, parts) -> None:
         "the full LP at the same linearization, DERs added back until certified), so every row "
         "ends at the full optimum; the columns say what the selection alone would have shipped "
         "and what the certificate cost. Times are per 1-minute interval: `lp_ms` = DRL-LP build"
-        " + solves + certificate + repair, `end_to_end_ms` adds features and selection.",
+        " + solves + certificate + repair, `end_to_end_ms` adds features and selection "
+        "(`oracle-topk` needs the full LP's solution to select: that solve is not charged to "
+        "it, it is a bound, not a method). `merged_ties_mean`: ties DDMM holds merged.",
         "",
         "![cost, DLMP, gap CDF and time](seed003_compare.png)",
         "",

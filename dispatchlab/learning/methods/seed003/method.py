@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -203,13 +204,13 @@ def policy_from_checkpoint(path: str | Path, env_name: str) -> Callable:
     if env_name != "der-selection":
         raise CheckpointError(f"{path}: a seed003 policy drives 'der-selection', not '{env_name}'")
     method = load_method(path)
-    tasks: dict[int, Seed003Task] = {}
+    tasks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # env -> its Seed003Task
 
     def policy(env, observations):
-        if id(env) not in tasks:
+        if env not in tasks:
             load_method(path, case=env.case)  # a checkpoint of another case: CheckpointError
-            tasks[id(env)] = method.task(env)
-        task = tasks[id(env)]
+            tasks[env] = method.task(env)
+        task = tasks[env]
         task.follow(env)
         picks, zones = method.select(task)
         return task.actions(picks, zones)

@@ -113,6 +113,8 @@ def test_paper_tie_is_line_135_35_and_its_congestion_limit_binds():
     assert env.tie_limits_mw == {tie: pytest.approx(740 / 755 * peak, rel=1e-12)}
     env.reset(options={"centroids": [*PAPER_CENTROIDS, PAPER_TIE_CENTROID], "minute": minute})
     full = env.oracle().result
+    ref = dl.solve(env.scenario, "dlmp", flow_limits_mw=env.tie_limits_mw)  # the oracle's LP
+    assert full.objective == pytest.approx(ref.objective, rel=1e-12)
     assert abs(full.branch.loc[tie, "p_mw"]) == pytest.approx(env.tie_limits_mw[tie], rel=1e-9)
     assert abs(full.branch.loc[tie, "shadow_price_usd_per_mwh"]) > 0.1
     free = make_env("der-selection")

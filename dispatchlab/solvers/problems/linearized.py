@@ -307,9 +307,15 @@ def solve_dlmp(case, *, backend: str = "auto", iterations: int = 2, **options) -
     of :func:`dlmp_model`. ``iterations`` LPs, each linearized at the previous dispatch."""
     if backend not in ("auto", "highs", "cvxpy"):
         raise ValueError("the dlmp LP is solved by HiGHS: use backend 'auto', 'highs' or 'cvxpy'")
-    path = "cvxpy" if backend == "cvxpy" else "highs"
     t0 = time.perf_counter()
-    model = dlmp_model(case, **options)
+    return dlmp_result(case, dlmp_model(case, **options), iterations, backend, t0)
+
+
+def dlmp_result(case, model: DLMPModel, iterations: int = 2, backend: str = "auto", t0=None):
+    """The Result of ``solve(case, "dlmp")`` for a ``model`` of ``case`` already built (an
+    environment keeps one network and builds only the model of each scenario)."""
+    path = "cvxpy" if backend == "cvxpy" else "highs"
+    t0 = time.perf_counter() if t0 is None else t0
     sol = model.solve(model.lam0, model.p0_lim, model.linearize(model.x_b), backend=path)
     for _ in range(iterations - 1):
         if "lam" not in sol:
@@ -325,8 +331,7 @@ def solve_dlmp(case, *, backend: str = "auto", iterations: int = 2, **options) -
         timings={"solve": time.perf_counter() - t0},
     )
     res.info = {"backend": "highs" if path == "highs" else "cvxpy+highs"}
-    res.info["reference_price_usd_per_mwh"] = model.lam0
-    res.info["iterations"] = iterations
+    res.info.update(reference_price_usd_per_mwh=model.lam0, iterations=iterations)
     if ok:
         _dlmp_tables(res, model, sol)
         res.info["solution"] = sol

@@ -51,7 +51,7 @@ from dispatchlab.learning.envs.der_selection.market import (
 )
 from dispatchlab.solvers.certificate import RepairOptions
 from dispatchlab.solvers.problems.drl_lp import DRLLPOutcome, drl_lp
-from dispatchlab.solvers.problems.linearized import DLMPModel, dlmp_model
+from dispatchlab.solvers.problems.linearized import DLMPModel, dlmp_model, dlmp_result
 
 __all__ = ["DERSelectionConfig", "DERSelectionEnv"]
 
@@ -344,7 +344,7 @@ class DERSelectionEnv(ParallelEnv):
 
     # -------------------------------------------------------------------------- oracle
     def oracle(self) -> Oracle:
-        """The full LP over all DERs (``solve(scenario, "dlmp")``, linearized at the
+        """The full LP over all DERs (``solve(scenario, "dlmp")``'s, linearized at the
         scenario's set-points: the base schedule in the balancing market); its action picks,
         per zone, the k DERs that move most from their base (dispatch: the largest outputs;
         ties: the larger DLMP − cost margin).
@@ -352,16 +352,10 @@ class DERSelectionEnv(ParallelEnv):
         The reduced LP over those k-per-zone DERs can still differ from the full optimum (the
         full one may move more than k DERs in a zone): ``info["gap_usd_per_h"]`` reports it.
         """
-        from dispatchlab import solve
-
         if not self.agents:
             raise RuntimeError("call reset() first")
-        res = solve(
-            self.scenario,
-            "dlmp",
-            iterations=self.config.iterations,
-            flow_limits_mw=self.tie_limits_mw,
-        )
+        # solve(scenario, "dlmp", flow_limits_mw=ties) on the env's model: no network rebuild
+        res = dlmp_result(self.scenario, self._model, self.config.iterations)
         if not res.optimal:  # no dispatch of all DERs meets the limits: no pick can
             return self._infeasible_oracle(res)
         p = res.der["p_mw"].reindex(self.der_ids).to_numpy()

@@ -183,6 +183,12 @@ def verdicts(table: pd.DataFrame, runs: list, der51: pd.DataFrame) -> list[str]:
         f"{100 * ml['gap_before_cert'].max():.3g} %); {100 * ml['certified_first'].mean():.0f} "
         f"% of its minutes certify without repair (target ≥ 90 %).",
     ]
+    return out + price_verdicts(cong, der51)
+
+
+def price_verdicts(cong: pd.DataFrame, der51: pd.DataFrame) -> list[str]:
+    """The DLMP and DER51 claims (congestion case)."""
+    out = []
     if len(cong):
         lo, hi = cong["full_dlmp_min_usd_per_mwh"].min(), cong["full_dlmp_max_usd_per_mwh"].max()
         c_lo = cong["full_dlmp_congestion_min_usd_per_mwh"].min()

@@ -86,13 +86,15 @@ class MLFACC(nn.Module):
         ctx = torch.zeros(len(zones), x.shape[0], self.n_feat + 1)
         picks, logp, ent, trace = [], [], 0.0, []
         rows = torch.arange(len(zones))
+        total = torch.zeros(len(zones), self.n_feat)
+        near = torch.full((len(zones), x.shape[0]), float("inf"))
         for r, actor in enumerate(self.actors):
             inp = torch.cat([x.expand(len(zones), -1, -1), ctx], dim=-1)
             raw = actor(inp).squeeze(-1).masked_fill(~member, NEG)
             if r > 0:  # eq. 21: the follower's unmasked probability of its leaders' picks
                 trace.append((torch.softmax(raw, -1) * picked).sum(-1))
             logits = raw.masked_fill(picked, NEG)
-            dist_r = torch.distributions.Categorical(logits=logits)
+            dist_r = torch.distributions.Categorical(logits=logits, validate_args=False)
             if greedy:
                 a = logits.argmax(-1)
             else:
@@ -102,9 +104,11 @@ class MLFACC(nn.Module):
             picks.append(a)
             picked = picked.clone()
             picked[rows, a] = True
-            chosen = picked.float()
-            mean = chosen @ x / chosen.sum(-1, keepdim=True)
-            near = (dist[None] + (1.0 - chosen[:, :, None]) * 1e6).min(1).values
+            if r == self.k - 1:
+                break  # the last follower: no one reads the context
+            total = total + x[a]  # running mean features / nearest distance of the picks so far
+            near = torch.minimum(near, dist[a])
+            mean = total / (r + 1)
             ctx = torch.cat([mean[:, None].expand(-1, x.shape[0], -1), near[..., None]], dim=-1)
         return {
             "picks": torch.stack(picks, dim=1).numpy(),

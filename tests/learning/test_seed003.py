@@ -241,3 +241,17 @@ def test_leaderboard_rows_come_from_the_committed_compare_output():
     assert (learned["repairs"], learned["violations_delivered"]) == (380, 0)
     assert rows.loc["random", "repairs"] == 855
     assert rows.loc["full", "gap_pct_max"] == 0.0 and rows.loc["full", "repairs"] == 0
+
+
+def test_mcts_backup_is_the_q_learning_rule_of_eq_11():
+    from dispatchlab.learning.methods.seed003.partition import _backup, _Node
+
+    cfg = QUICK.replace(mcts_alpha=0.5, mcts_gamma=0.9)
+    nodes = {(): _Node(), (3,): _Node()}
+    path = [((), 3), ((3,), 7)]
+    _backup(nodes, path, 2.0, cfg)  # first visit: Q takes the target
+    assert nodes[(3,)].q == {7: 2.0} and nodes[()].q == {3: pytest.approx(1.8)}
+    _backup(nodes, path, 0.0, cfg)  # Q ← Q + α (r + γ max Q' − Q)
+    assert nodes[(3,)].q[7] == pytest.approx(1.0)
+    assert nodes[()].q[3] == pytest.approx(1.8 + 0.5 * (0.9 * 1.0 - 1.8))
+    assert (nodes[()].n, nodes[()].na[3]) == (2, 2)

@@ -40,6 +40,7 @@ class MethodSpec:
 
 
 _SEED000 = "dispatchlab.learning.methods.seed000"
+_SEED003 = "dispatchlab.learning.methods.seed003"
 
 METHODS: dict[str, MethodSpec] = {
     "seed000": MethodSpec(
@@ -52,6 +53,17 @@ METHODS: dict[str, MethodSpec] = {
         compare=f"{_SEED000}.cli:compare",
         load_policy=f"{_SEED000}.method:policy_from_checkpoint",
         leaderboard=f"{_SEED000}.leaderboard:leaderboard_rows",
+    ),
+    "seed003": MethodSpec(
+        name="seed003",
+        paper="seed003, DRL-based LP with MLFACC DER selection (IEEE 123)",
+        envs=("der-selection",),
+        counterpart="full LP (drl_lp over every DER), certified",
+        description="MCTS-RL microgrids + DDMM + leader-follower A2C DER selection for DRL-LP",
+        train=f"{_SEED003}.cli:train",
+        compare=f"{_SEED003}.cli:compare",
+        load_policy=f"{_SEED003}.method:policy_from_checkpoint",
+        leaderboard=f"{_SEED003}.leaderboard:leaderboard_rows",
     ),
 }
 

@@ -392,3 +392,23 @@ class DERSelectionEnv(ParallelEnv):
         reward, info = self.score(self.selection(action)[0])
         info.update(full_status=res.status.value, full_objective_usd_per_h=np.nan, reward=reward)
         return Oracle(action=action, objective=np.nan, unit="usd_per_h", result=res, info=info)
+
+    # --------------------------------------------------------------------- zones (DDMM)
+    def set_zone_of_bus(self, zone_of_bus) -> None:
+        """Re-zone the feeder between steps (seed003's DDMM merges and splits microgrids):
+        ``zone_of_bus`` gives every bus a label 0 … n_zones−1; each zone needs ≥ k DERs.
+        The agents' DER lists, observation and action spaces follow the new zones."""
+        labels = np.asarray(zone_of_bus)
+        if labels.shape != self.zone_of_bus.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"zone_of_bus must be {self.zone_of_bus.shape} integers")
+        if labels.min() < 0 or labels.max() >= self.config.n_zones:
+            raise ValueError(f"zone labels must be 0 … {self.config.n_zones - 1}")
+        zone = labels[self._der_bus]
+        pos = {a: np.flatnonzero(zone == z) for z, a in enumerate(self.possible_agents)}
+        small = {a: len(p) for a, p in pos.items() if len(p) < self.config.k}
+        if small:
+            raise ValueError(f"zones with fewer than k={self.config.k} DERs: {small}")
+        self.zone_of_bus, self._zone_pos = labels.copy(), pos
+        self.zone_ders = {a: self.der_ids[p] for a, p in pos.items()}
+        type(self).observation_space.cache_clear()  # spaces depend on the zone sizes
+        type(self).action_space.cache_clear()

@@ -16,7 +16,9 @@ DLMPs (eq. 32) come from the certified duals (:meth:`DLMPModel.components`): the
 certified reduced LP are optimal duals of the full LP, so they equal the full LP's DLMPs where
 those are unique. The final dispatch is run through pandapower's AC power flow
 (``info["ac_check"]``: voltage and flow-limit violations, AC losses and the slack's P against
-the LP's).
+the LP's); a violated limit is tightened by the AC − linear mismatch and the LP re-solved
+(:func:`drl_lp_ac`, :mod:`~.ac_correction`; ``info["ac_corrections"]``), and a violation left
+after the last round is warned of, naming it.
 """
 
 from __future__ import annotations

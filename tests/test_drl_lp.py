@@ -112,6 +112,42 @@ def test_ac_check_of_the_certified_dispatch(case, full):
     assert ac["loss_mw"] == pytest.approx(r.info["loss_mw"], rel=0.15)
 
 
+def test_ac_flow_overflow_is_corrected_and_drl_lp_still_equals_the_full_lp(case, full):
+    """Line 115 limited to 90 % of its flow (0.3195 MW): the linearized LP holds it there and
+    the AC flow is 1.616 kW over. Unchecked (``ac_corrections=0``) that is flagged and warned
+    of, naming the branch; one correction (limit − AC/linear mismatch = 0.317884 MW) makes the
+    AC check clean, and DRL-LP equals the full LP with the corrected limit."""
+    sel, lim = full.der.index[:18], {115: 0.9 * 0.355}
+    with pytest.warns(RuntimeWarning, match=r"branch 115: AC 0.321116 MW .* by 1.616 kW"):
+        raw = dl.solve(case, "drl_lp", selected=sel, flow_limits_mw=lim, ac_corrections=0)
+    assert raw.info["ac_corrections"]["ac_violated"]
+    assert raw.info["ac_check"]["flow_violation_mw"] == pytest.approx(1.616e-3, abs=1e-6)
+    r = dl.solve(case, "drl_lp", selected=sel, flow_limits_mw=lim)
+    corr = r.info["ac_corrections"]
+    assert corr["n_corrections"] == 1 and not corr["ac_violated"] and corr["violations"] == []
+    (fixed,) = corr["rounds"][0]["branches"]
+    assert fixed["ac_flow_mw"] - fixed["linear_flow_mw"] == pytest.approx(1.616e-3, abs=1e-6)
+    assert corr["corrected_flow_limits_mw"][115] == pytest.approx(0.317884, abs=1e-6)
+    assert r.info["ac_check"]["flow_violation_mw"] <= 1e-5
+    assert abs(r.branch.loc[115, "p_mw"]) <= lim[115]
+    assert r.objective == pytest.approx(81.6955, abs=1e-4)
+    assert r.objective > raw.objective  # the tighter limit costs 0.003 $/h
+    ref = dl.solve(case, "dlmp", flow_limits_mw=corr["corrected_flow_limits_mw"])
+    assert _rel(r.objective, ref.objective) <= 1e-6
+
+
+def test_ac_voltage_violation_is_corrected(case, full):
+    """A 0.98 p.u. floor: the linearized LP puts bus 51 at 0.98, AC at 0.97942. One
+    correction raises the floor of the 8 low buses by their mismatch; AC ≥ 0.98 after."""
+    r = dl.solve(case, "drl_lp", selected=full.der.index[:18], v_limits=(0.98, 1.05))
+    corr = r.info["ac_corrections"]
+    assert corr["n_corrections"] == 1 and not corr["ac_violated"]
+    assert len(corr["rounds"][0]["buses"]) == 8
+    assert corr["corrected_v_limits_pu"][51][0] == pytest.approx(0.980584, abs=1e-6)
+    assert r.info["ac_check"]["vm_min_pu"] >= 0.98 - 1e-6
+    assert r.objective == pytest.approx(81.8601, abs=1e-4)
+
+
 def test_highs_path_equals_cvxpy_path(case):
     """The full LP moved from cvxpy to LinearModel + HiGHS: same optimum, same DLMPs."""
     a, b = dl.solve(case, "dlmp"), dl.solve(case, "dlmp", backend="cvxpy")

@@ -160,3 +160,33 @@ def test_vector_form_matches_single_scenarios():
         vec.step({a: np.zeros(2, int) for a in vec.agents})
     with pytest.raises(ValueError, match="got 2 seeds for 3 environments"):
         vec.reset(seed=[1, 2])
+
+
+def test_congestion_peak_tie_is_ac_corrected_and_equals_the_full_lp():
+    """seed003's congestion case at the tie's peak minute (1008, the paper's centroids): the
+    tie 115 (135–35) held at its 0.367550 MW limit by the linearized LP carries 1.835 kW more
+    in AC. ``env.drl_lp(..., ac=True)`` tightens its limit by that mismatch once: the AC flow
+    is then within the limit and DRL-LP equals the full LP with the corrected limit."""
+    env = make_env("der-selection", congestion=True)
+    ((tie, (_peak, minute)),) = env.tie_peak.items()
+    assert (tie, minute) == (115, 1008) and env.tie_limits_mw[tie] == pytest.approx(
+        0.367550, abs=1e-6
+    )
+    env.reset(options={"centroids": [9, 24, 43, 58, 76, 109, 19], "minute": minute})
+    sel = np.arange(18)
+    plain = env.drl_lp(sel)
+    assert plain.ac_check is None  # training's path: no AC power flow
+    with pytest.warns(RuntimeWarning, match=r"branch 115: .* by 1.835 kW"):
+        raw = env.drl_lp(sel, ac=True, ac_corrections=0)
+    assert raw.ac_corrections["ac_violated"]
+    out = env.drl_lp(sel, ac=True)
+    corr = out.ac_corrections
+    assert corr["n_corrections"] == 1 and not corr["ac_violated"]
+    assert corr["rounds"][0]["branches"][0]["ac_flow_mw"] == pytest.approx(0.369385, abs=1e-6)
+    assert out.ac_check["flow_violation_mw"] <= 1e-5 and out.ac_check["voltage_violation_pu"] == 0
+    ref = dl.solve(
+        env.scenario, "dlmp", iterations=env.config.iterations,
+        flow_limits_mw={**env.tie_limits_mw, **corr["corrected_flow_limits_mw"]},
+    )  # fmt: skip
+    gap = abs(out.sol["objective"] - ref.objective) / abs(ref.objective)
+    assert gap <= 1e-6 and out.sol["objective"] > plain.sol["objective"]

@@ -16,12 +16,15 @@ DLMPs (eq. 32) come from the certified duals (:meth:`DLMPModel.components`): the
 certified reduced LP are optimal duals of the full LP, so they equal the full LP's DLMPs where
 those are unique. The final dispatch is run through pandapower's AC power flow
 (``info["ac_check"]``: voltage and flow-limit violations, AC losses and the slack's P against
-the LP's).
+the LP's); a violated limit is tightened by the AC − linear mismatch and the LP re-solved
+(:func:`drl_lp_ac`, :mod:`~.ac_correction`; ``info["ac_corrections"]``), and a violation left
+after the last round is warned of, naming it.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +38,15 @@ from dispatchlab.solvers.certificate import (
     RepairOptions,
     reduced_highs,
     repair_solve,
+)
+from dispatchlab.solvers.problems.ac_correction import (
+    TOL_MW,
+    TOL_PU,
+    Corrections,
+    ac_state,
+    grow,
+    summary,
+    violations,
 )
 from dispatchlab.solvers.problems.dlmp_lp import der_columns, dlmp_lp, lp_outcome
 from dispatchlab.solvers.problems.linearized import DLMPModel, _dlmp_tables, dlmp_model
@@ -56,6 +68,9 @@ class DRLLPOutcome:
     reduced_columns: int = 0  #: columns of the first reduced LP (substation + selected DERs)
     rows: int = 0  #: rows of the LP (the same in the reduced and the full LP)
     timings: dict[str, float] = field(default_factory=dict)  #: build / solve (incl. certify)
+    #: :func:`drl_lp_ac` only: the AC check of ``sol`` (original limits) and the corrections
+    ac_check: dict | None = None
+    ac_corrections: dict | None = None
 
     @property
     def certified(self) -> bool:
@@ -167,26 +182,54 @@ def ac_check(case, model: DLMPModel, sol: dict) -> dict:
     """The LP's dispatch through pandapower's AC power flow: voltage violations of the band,
     flow-limit violations (|P| at the sending end against the LP's MW limits), AC against
     linearized losses, and the slack's P against the LP's substation p0."""
-    from dispatchlab.solvers.powerflow import run_ac_powerflow
+    return ac_state(case, model, sol).check
 
-    ders = case.ders
-    ders.loc[model.der_ids, "p_mw"] = sol["p_der"]
-    ac = run_ac_powerflow(case.replace(ders=ders))
-    vm = ac.bus["vm_pu"].reindex(model.net.bus_ids).to_numpy()
-    lo, hi = model.v_limits
-    v_over = np.maximum(vm - hi, 0) + np.maximum(lo - vm, 0)
-    flow = ac.branch["p_from_mw"].reindex(model.net.branch_ids).abs().to_numpy()
-    lim = model.flow_limits
-    f_over = np.where(np.isfinite(lim), np.maximum(flow - lim, 0.0), 0.0)
-    return {
-        "vm_min_pu": float(vm.min()),
-        "vm_max_pu": float(vm.max()),
-        "voltage_violation_pu": float(v_over.max(initial=0.0)),
-        "flow_violation_mw": float(f_over.max(initial=0.0)),
-        "loss_mw": float(ac.loss_mw),
-        "slack_p_mw": float(ac.slack_p_mw),
-        "slack_mismatch_mw": float(ac.slack_p_mw - sol["p0"]),
-    }
+
+def drl_lp_ac(
+    case,
+    model: DLMPModel,
+    lin: dict,
+    selected: np.ndarray,
+    *,
+    max_corrections: int = 3,
+    tol_mw: float = TOL_MW,
+    tol_pu: float = TOL_PU,
+    **kw,
+) -> tuple[DRLLPOutcome, dict, dict]:
+    """:func:`drl_lp` (``kw``: its options), then the AC check of its dispatch on ``case``;
+    while a flow or voltage limit is violated, the violated limits are tightened by the AC −
+    linear mismatch and the certified LP re-solved (:mod:`~.ac_correction`), at most
+    ``max_corrections`` times. Returns the last outcome, its AC check (against the original
+    limits) and ``info["ac_corrections"]``; a violation left is warned about, naming it."""
+    if isinstance(max_corrections, bool) or not isinstance(max_corrections, int | np.integer):
+        raise ValueError(f"max_corrections must be a whole number ≥ 0, got {max_corrections!r}")
+    if max_corrections < 0:
+        raise ValueError(f"max_corrections must be a whole number ≥ 0, got {max_corrections!r}")
+    out = drl_lp(model, lin, selected, **kw)
+    corr = Corrections.none(model)
+    st, bad = None, {"flow": [], "v_hi": [], "v_lo": []}
+    while out.sol.get("status") == "optimal":
+        st = ac_state(case, model, out.sol)
+        bad = violations(model, st, tol_mw, tol_pu)
+        if not any(len(b) for b in bad.values()) or len(corr.rounds) >= max_corrections:
+            break
+        grow(corr, model, st, bad)
+        out = drl_lp(corr.model(model), lin, selected, **kw)
+    if st is None:  # the uncorrected LP is infeasible: nothing to check
+        out.ac_check, out.ac_corrections = {}, {"rounds": [], "n_corrections": 0}
+        out.ac_corrections["ac_violated"] = False
+        return out, out.ac_check, out.ac_corrections
+    info = summary(model, corr, st, bad)
+    if out.sol.get("status") != "optimal":  # a correction made the LP infeasible
+        info["ac_violated"] = True
+        warnings.warn(
+            f"the LP with AC-corrected limits {info['corrected_flow_limits_mw']} is "
+            f"{out.sol.get('status')}: no dispatch meets the AC limits",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    out.ac_check, out.ac_corrections = st.check, info
+    return out, st.check, info
 
 
 def solve_drl_lp(
@@ -196,13 +239,16 @@ def solve_drl_lp(
     omitted: str = "zero",
     iterations: int = 2,
     ac: bool = True,
+    ac_corrections: int = 3,
     backend: str = "auto",
     repair: RepairOptions | None = None,
     **options,
 ) -> Result:
     """``solve(case, "drl_lp", selected=[der ids], …)``: the module docstring. ``omitted``:
-    "zero" or "setpoint"; ``ac``: run the AC check; ``repair``: certificate tolerance and
-    repair rule (:class:`RepairOptions`); other options: :func:`dlmp_model`'s."""
+    "zero" or "setpoint"; ``ac``: run the AC check and correct the LP's limits by it
+    (:func:`drl_lp_ac`, at most ``ac_corrections`` rounds; 0: check only); ``repair``:
+    certificate tolerance and repair rule (:class:`RepairOptions`); other options:
+    :func:`dlmp_model`'s."""
     if backend not in ("auto", "highs"):
         raise ValueError("the drl_lp LP is solved by HiGHS: use backend 'auto' or 'highs'")
     if selected is None:
@@ -211,9 +257,16 @@ def solve_drl_lp(
     model = dlmp_model(case, **options)
     pos = selected_positions(model, selected)
     base = _base(case, model, omitted)
-    out = drl_lp(
-        model, model.linearize(model.x_b), pos, base_mw=base, iterations=iterations, options=repair
-    )
+    kw = {"base_mw": base, "iterations": iterations, "options": repair}
+    lin = model.linearize(model.x_b)
+    if ac:
+        t1 = time.perf_counter()
+        out, check, corrections = drl_lp_ac(
+            case, model, lin, pos, max_corrections=ac_corrections, **kw
+        )
+        t_ac = time.perf_counter() - t1 - sum(out.timings.values())  # checks + earlier LPs
+    else:
+        out = drl_lp(model, lin, pos, **kw)
     ok = out.sol.get("status") == "optimal"
     res = Result(
         Status.OPTIMAL if ok else Status.INFEASIBLE,
@@ -229,10 +282,9 @@ def solve_drl_lp(
         res.der["selected"] = np.isin(np.arange(len(model.der_ids)), out.selected)
         res.der["added_back"] = np.isin(np.arange(len(model.der_ids)), out.added_back)
         res.info["solution"] = out.sol
-        if ac:
-            t1 = time.perf_counter()
-            res.info["ac_check"] = ac_check(case, model, out.sol)
-            res.timings["ac_check"] = time.perf_counter() - t1
+    if ac:  # the AC check of the returned dispatch, against the original limits
+        res.info.update(ac_check=check, ac_corrections=corrections)
+        res.timings["ac_check"] = t_ac
     res.timings["total"] = time.perf_counter() - t0
     return res
 

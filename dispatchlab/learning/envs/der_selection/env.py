@@ -50,7 +50,7 @@ from dispatchlab.learning.envs.der_selection.market import (
     tie_peak_flow,
 )
 from dispatchlab.solvers.certificate import RepairOptions
-from dispatchlab.solvers.problems.drl_lp import DRLLPOutcome, drl_lp
+from dispatchlab.solvers.problems.drl_lp import DRLLPOutcome, drl_lp, drl_lp_ac
 from dispatchlab.solvers.problems.linearized import DLMPModel, dlmp_model, dlmp_result
 
 __all__ = ["DERSelectionConfig", "DERSelectionEnv"]
@@ -155,22 +155,33 @@ class DERSelectionEnv(ParallelEnv):
         ders.loc[self.der_ids, "p_mw"] = self.base_mw
         return self._base.replace(loads=loads, ders=ders)
 
-    def drl_lp(self, sel: np.ndarray, options: RepairOptions | None = None) -> DRLLPOutcome:
+    def drl_lp(
+        self,
+        sel: np.ndarray,
+        options: RepairOptions | None = None,
+        *,
+        ac: bool = False,
+        ac_corrections: int = 3,
+    ) -> DRLLPOutcome:
         """seed003's certified DRL-LP over DER positions ``sel`` for the current scenario,
         the others at their base (balancing) or 0 (dispatch): the core of
         ``solve(scenario, "drl_lp")`` — the reduced LP, its reduced-cost certificate and the
         repair, so the answer is the full LP's optimum at the env's linearization. ``sel`` =
-        every DER gives the full LP on the same path. DLMPs: ``env.dlmp(outcome)``."""
+        every DER gives the full LP on the same path. DLMPs: ``env.dlmp(outcome)``.
+
+        ``ac=True`` (off by default: an AC power flow costs ~0.5 s, training steps call this
+        thousands of times) checks the dispatch by AC power flow and corrects the violated
+        flow / voltage limits as ``solve(scenario, "drl_lp")`` does (:func:`drl_lp_ac`):
+        ``outcome.ac_check`` and ``outcome.ac_corrections`` (a violation left is warned of)."""
         if self._model is None:
             raise RuntimeError("call reset() first")
-        return drl_lp(
-            self._model,
-            self._lin,
-            sel,
-            base_mw=self.lp_base,
-            iterations=self.config.iterations,
-            options=options,
+        kw = {"base_mw": self.lp_base, "iterations": self.config.iterations, "options": options}
+        if not ac:
+            return drl_lp(self._model, self._lin, sel, **kw)
+        out, _, _ = drl_lp_ac(
+            self.scenario, self._model, self._lin, sel, max_corrections=ac_corrections, **kw
         )
+        return out
 
     def dlmp(self, outcome: DRLLPOutcome) -> pd.DataFrame:
         """DLMP and its energy / loss / congestion / voltage parts (seed003 eq. 32) at every bus

@@ -34,7 +34,7 @@ class Seed004Config:
     learning_starts: int = 8  #: episodes of experience before the first update (ours)
     buffer_days: int = 400  #: replay capacity in days (ours)
     tau: float = 0.005  #: soft target update rate (ours)
-    exploration_noise: float = 0.2  #: σ of the Gaussian policy around the actor's mean (ours)
+    exploration_noise: float = 0.3  #: σ of the tanh-Gaussian policy, pre-tanh space (ours)
     reward_scale: float = 0.1  #: rewards × this before the critic (ours)
     grad_clip: float = 10.0  #: max gradient norm (ours)
     flat_patience: int = 200  #: stop early when the curve's 100-episode mean has not
@@ -77,5 +77,8 @@ class Seed004Config:
     def quick(cls, **changes) -> Seed004Config:
         """A < 60 s budget on 2 cores: 64 days, a smaller graph and learning rate 1e-3 — a
         smoke run that already beats hold (tests/learning/test_seed004.py), not a result."""
-        base = dict(episodes=64, learning_starts=8, graph_hidden=32, lookback=8, lr=1e-3)
+        base = dict(
+            episodes=64, learning_starts=8, graph_hidden=32, lookback=8, lr=1e-3,
+            updates_per_step=0.125,
+        )  # fmt: skip
         return cls(**{**base, **changes})

@@ -104,6 +104,13 @@ class NodeFeatures(nn.Module):
         n = sys.n_bus
         inc = torch.as_tensor(sys.incident, dtype=torch.float32)
         self.register_buffer("incident", inc)
+        # the lines at each bus as a padded index (→ a zero column): a max over ≤ 7 lines, not 41
+        lines = [np.flatnonzero(row) for row in sys.incident]
+        width = max(len(x) for x in lines)
+        pad = np.full((n, width), sys.incident.shape[1])
+        for i, x in enumerate(lines):
+            pad[i, : len(x)] = x
+        self.register_buffer("bus_lines", torch.as_tensor(pad, dtype=torch.long))
         self.register_buffer("inc_mean", inc / inc.sum(1, keepdim=True).clamp(min=1.0))
         self.register_buffer("gen_map", _scatter(sys.gen_bus, n))
         self.register_buffer("wind_map", _scatter(sys.wind_bus, n))
@@ -111,9 +118,10 @@ class NodeFeatures(nn.Module):
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         sl, n = self.sl, self.incident.shape[0]
         load = s[..., sl["line_loading"]]
+        padded = torch.cat([load, torch.zeros_like(load[..., :1])], -1)
         per_bus = [
             s[..., sl["bus_net_injection_100mw"]],
-            (self.incident * load[..., None, :]).amax(-1),
+            padded[..., self.bus_lines].amax(-1),
             load @ self.inc_mean.T,
             s[..., sl["unit_output_pu"]] @ self.gen_map,
             s[..., sl["wind_realized_pu"]] @ self.wind_map,
@@ -183,9 +191,10 @@ class DGCN(nn.Module):
         """Mean over the batch of Σ (A − A_phys)² (1 + Z/median Z) / N²."""
         return (((adj - self.a_phys) ** 2) * self.dist_weight).mean()
 
-    def forward(self, hist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, hist: torch.Tensor, x: torch.Tensor | None = None):
+        """(embeddings, A_t) of histories ``hist``; ``x``: their node features if computed."""
         adj = self.adjacency(hist)
-        x = self.features(hist)  # (B, L, N, F)
+        x = self.features(hist) if x is None else x  # (B, L, N, F)
         b, L, n, f = x.shape
         seq = x.permute(0, 2, 3, 1).reshape(b * n, f, L)
         temporal = torch.relu(self.temporal(seq)).mean(-1).reshape(b, n, -1)

@@ -9,8 +9,9 @@
   TD3's (twin critics, target smoothing, delayed actor) because the team shares one reward.
 * **KL on task-mask pairs** (:func:`masked_kl`): KL needs equal action spaces, so it acts
   *within one agent type*, the six thermal units, and on their *reserve-share head* (action
-  dimensions 1–2: the share of up- and down-headroom offered): with the Gaussian policies of
-  equal σ, KL(π_i ‖ π_j) = ‖μ_i − μ_j‖² / 2σ². Pairs that share a task pull their reserve
+  dimensions 1–2: the share of up- and down-headroom offered). The policies are tanh-Gaussian
+  with one σ (``exploration_noise``) in the pre-tanh space; tanh is invertible, so
+  KL(π_i ‖ π_j) is that of the Gaussians, ‖z_i − z_j‖² / 2σ². Pairs that share a task pull their reserve
   offers together; the paper leaves the pairs' action space undefined (docs/methods/seed004.md).
 * **Task mask** (:class:`TaskMask`): units i, j share a task when they sit in the same area (a
   load pocket, :func:`~.graph.regional_areas`), or both have |PTDF| ≥ ``ptdf_min`` on a line
@@ -66,22 +67,53 @@ class Seed004Model(nn.Module):
         n_q = _state_dim() + 2 * h + n * k
         self.critics = nn.ModuleList([_critic(n_q, config.hidden) for _ in range(2)])
         self.register_buffer("act_mask", spaces.action_mask().float())
+        hold = np.clip(hold_actions(spaces), -HOLD_SATURATION, HOLD_SATURATION)
+        self.register_buffer(
+            "action_offset", torch.as_tensor(np.arctanh(hold), dtype=torch.float32)
+        )
         self.register_buffer("agent_bus", torch.as_tensor(agent_buses(sys), dtype=torch.long))
 
     def embed(self, hist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, bus, h) DGCN embeddings and (B, bus, bus) adjacency of raw state histories."""
         return self.dgcn(hist)
 
-    def act(self, obs: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        """(B, agents, act_dim) mean actions in [−1, 1] (padded dims 0); ``obs`` raw, padded."""
+    def logits(self, obs: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """(B, agents, act_dim) pre-tanh means z; the policy is tanh(N(z, σ²)), so z = 0 of
+        the network starts every agent at :func:`hold_actions` (``action_offset``)."""
         x = torch.cat([self.obs_scaler(obs), emb[:, self.agent_bus]], -1)
-        return torch.tanh(self.actors(x)) * self.act_mask
+        return self.actors(x) + self.action_offset
+
+    def act(self, obs: torch.Tensor, emb: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
+        """(B, agents, act_dim) actions in [−1, 1] (padded dims 0); ``obs`` raw, padded;
+        ``noise``: σ of the Gaussian in the pre-tanh space (exploration)."""
+        z = self.logits(obs, emb)
+        if noise > 0:
+            z = z + noise * torch.randn_like(z)
+        return torch.tanh(z) * self.act_mask
 
     def q(self, state: torch.Tensor, emb: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(2, B) twin Q-values of raw global states, embeddings and joint actions."""
         s = self.state_scaler(state[:, None])[:, 0]
         x = torch.cat([s, emb.mean(1), emb.amax(1), actions.flatten(1)], -1)
         return torch.stack([c(x)[:, 0] for c in self.critics])
+
+
+#: |tanh| of a saturated hold action: wind at 99.9 % of available, LSE cuts at 0.05 %
+HOLD_SATURATION = 0.999
+
+
+def hold_actions(spaces: AgentSpaces) -> np.ndarray:
+    """(agents, act_dim) the "hold" action: units keep their output (ΔP 0) and offer half
+    their headroom as reserve, wind delivers all it has, the storage idles, LSEs neither
+    shift nor interrupt load."""
+    out = np.zeros((spaces.n_agents, spaces.act_dim))
+    for i, name in enumerate(spaces.agents):
+        kind = name.split("_")[0]
+        if kind == "wind":
+            out[i, 0] = 1.0
+        elif kind == "lse":
+            out[i, :2] = -1.0
+    return out
 
 
 def _state_dim() -> int:

@@ -144,11 +144,7 @@ class Seed004Trainer:
         """(B, agents, act_dim) actions for state histories (B, L, 119) and padded obs."""
         with torch.no_grad():
             emb, _ = self.model.embed(torch.as_tensor(hist))
-            mu = self.model.act(torch.as_tensor(obs), emb).numpy()
-        if noise > 0:
-            mu = np.clip(mu + noise * self.rng.standard_normal(mu.shape), -1.0, 1.0)
-            mu *= self.model.act_mask.numpy()
-        return mu.astype(np.float32)
+            return self.model.act(torch.as_tensor(obs), emb, noise).numpy().astype(np.float32)
 
     def _rollout(self, days, mode: str = "greedy", learn: bool = False) -> dict:
         """Play ``days`` at once; mode greedy / explore / random. Returns stacked arrays."""
@@ -202,13 +198,17 @@ class Seed004Trainer:
         c, m, tg = self.config, self.model, self.target
         b = {k: torch.as_tensor(v) for k, v in batch.items()}
         mask = m.act_mask
+        # one window of L + 1 states gives both histories; its node features are computed once
+        window = torch.cat([b["hist"], b["hist_next"][:, -1:]], 1)
+        feats = m.dgcn.features(window)
         with torch.no_grad():
-            emb2, _ = tg.embed(b["hist_next"])
-            a2 = tg.act(b["obs_next"], emb2)
-            a2 = ((a2 + (0.2 * torch.randn_like(a2)).clamp(-0.5, 0.5)).clamp(-1, 1)) * mask
+            emb2, _ = tg.dgcn(b["hist_next"], feats[:, 1:])
+            z2 = tg.logits(b["obs_next"], emb2)
+            z2 = z2 + (c.exploration_noise * torch.randn_like(z2)).clamp(-0.5, 0.5)
+            a2 = torch.tanh(z2) * mask  # TD3's target smoothing, in the pre-tanh space
             q2 = tg.q(b["hist_next"][:, -1], emb2, a2).min(0).values
             y = b["reward"] * c.reward_scale + c.gamma * (1.0 - b["done"]) * q2
-        emb, adj = m.embed(b["hist"])
+        emb, adj = m.dgcn(b["hist"], feats[:, :-1])
         q = m.q(b["hist"][:, -1], emb, b["action"])
         plaus = m.dgcn.plausibility(adj)
         critic_loss = ((q - y) ** 2).mean(1).sum() + c.plausibility_weight * plaus
@@ -216,7 +216,7 @@ class Seed004Trainer:
         critic_loss.backward()
         torch.nn.utils.clip_grad_norm_([*m.dgcn.parameters(), *m.critics.parameters()], c.grad_clip)
         self.critic_opt.step()
-        out = {"critic_loss": float(critic_loss), "plausibility": float(plaus)}
+        out = {"critic_loss": float(critic_loss.detach()), "plausibility": float(plaus.detach())}
         self.updates += 1
         if self.updates % 2 == 0:
             out.update(self._actor_step(b, emb.detach()))
@@ -227,16 +227,16 @@ class Seed004Trainer:
 
     def _actor_step(self, b: dict, emb: torch.Tensor) -> dict[str, float]:
         c, m = self.config, self.model
-        a = m.act(b["obs"], emb)
-        loss = -m.q(b["hist"][:, -1], emb, a)[0].mean()
-        kl = masked_kl(a[:, : self.units, RESERVE_DIMS], b["mask"], c.exploration_noise)
+        z = m.logits(b["obs"], emb)
+        loss = -m.q(b["hist"][:, -1], emb, torch.tanh(z) * m.act_mask)[0].mean()
+        kl = masked_kl(z[:, : self.units, RESERVE_DIMS], b["mask"], c.exploration_noise)
         if c.kl_mask:
             loss = loss + c.kl_weight * kl
         self.actor_opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.actors.parameters(), c.grad_clip)
         self.actor_opt.step()
-        return {"actor_loss": float(loss), "kl": float(kl)}
+        return {"actor_loss": float(loss.detach()), "kl": float(kl.detach())}
 
     def sync_targets(self, tau: float = 1.0) -> None:
         """target ← τ·model + (1 − τ)·target (τ = 1: copy, e.g. after federated averaging)."""

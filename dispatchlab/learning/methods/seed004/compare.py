@@ -59,14 +59,15 @@ class CompareConfig:
             raise ValueError(f"days must be ≥ 1, got {self.days}")
 
 
-def split_days(trainer, split: str) -> list[int]:
-    """The series days of ``split`` (train / validation / test); an empty split is an error
-    that names it."""
+def split_days(trainer, split: str, sizes: tuple[int, int, int] | None = None) -> list[int]:
+    """The series days of ``split`` (train / validation / test / all; ``sizes``: days per
+    split, the env's 60 / 15 / 15 by default); an empty split is an error that names it."""
     from dispatchlab.learning.envs.transmission.config import SPLITS
 
     if split not in SPLITS:
         raise ValueError(f"unknown split '{split}'; valid: {', '.join(SPLITS)}")
-    env = TransmissionDispatchEnv(case=trainer.case, split=split)
+    opts = {} if sizes is None else {"split_days": tuple(sizes)}
+    env = TransmissionDispatchEnv(case=trainer.case, split=split, **opts)
     days = [int(d) for d in env.days]
     if not days:
         raise ValueError(f"split '{split}' has no days (split_days {env.config.split_days})")

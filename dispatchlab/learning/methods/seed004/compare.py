@@ -123,8 +123,9 @@ def lookahead_policy(horizon: int) -> Callable:
     return decide
 
 
-def play_day(env, decide: Callable, day: int, safety: bool = False) -> dict:
-    """Play one day; the env's cost, violations and the safety layer's counts."""
+def play_day(env, decide: Callable, day: int, safety: bool = False, record=None) -> dict:
+    """Play one day; the env's cost, violations and the safety layer's counts. ``record``: a
+    list that receives, per interval, the global state seen and the settled line flows."""
     obs, _ = env.reset(options={"day": int(day)})
     layer = TransmissionSafetyLayer(env) if safety else None
     cost = shed = curtailed = avail = over = 0.0
@@ -135,7 +136,10 @@ def play_day(env, decide: Callable, day: int, safety: bool = False) -> dict:
         if layer is not None:
             actions, _ = layer.filter(actions)
         spent += time.perf_counter() - t0
+        seen = env.state() if record is not None else None
         obs, _, _, _, infos = env.step(actions)
+        if record is not None:
+            record.append({"state": seen, "flow": env.engine.state.flow[0].copy()})
         info = next(iter(infos.values()))
         m = info["metrics"]
         cost += m["total_cost_usd"]

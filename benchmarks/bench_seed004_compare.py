@@ -54,6 +54,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--ablations", default=",".join(ABLATIONS), help="comma-separated, or ''")
     p.add_argument("--set", action="append", default=[], help="Seed004Config NAME=VALUE")
     p.add_argument("--out", type=Path, default=OUT)
+    extra = "only play these deterministic counterparts (e.g. cc-sced) on the page's days"
+    p.add_argument("--extra", default="", help=extra)
     return p.parse_args()
 
 
@@ -116,7 +118,7 @@ def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
     info.update(trainer.graph_report(days[:2]))
     first = seed == 0  # deterministic counterparts: once
     names = ["learned", "learned-raw", "random", "mappo", "maddpg"]
-    names += ["perfect", "lookahead", "oracle", "hold"] if first else []
+    names += ["perfect", "lookahead", "oracle", "cc-sced", "hold"] if first else []
     cfg = CompareConfig(policies=tuple(names), days=len(days), seed=seed,
                         baseline_steps=args.baseline_steps)  # fmt: skip
     table = compare(trainer, cfg, log=print)
@@ -298,7 +300,7 @@ def write(table: pd.DataFrame, infos: list[dict], args, out: Path) -> None:
     (out / "seed004_compare.md").write_text("\n".join(md) + "\n")
     runs = {"train_s": {"learned": float(np.mean([i["train_s"] for i in infos])),
                         "learned-raw": float(np.mean([i["train_s"] for i in infos]))},
-            "runs": [{k: v for k, v in i.items() if k != "train_cost_curve_usd"} for i in infos],
+            "runs": infos,
             "scale": vars(args) | {"out": str(args.out)}}  # fmt: skip
     (out / "seed004_compare_runs.json").write_text(json.dumps(runs, indent=1, default=float))
     _plot(t5, infos, out / "seed004_compare.png")
@@ -312,7 +314,12 @@ def _plot(t5: pd.DataFrame, infos: list[dict], path: Path) -> None:
     a.set_xlabel("gap to perfect foresight, % (log)")
     a.set_title("day cost vs perfect foresight (test days)")
     for i in infos:
-        curve = pd.Series(i["train_cost_curve_usd"]).rolling(8, min_periods=1).mean() / 1e3
+        curve = (
+            pd.Series(i.get("train_cost_curve_usd", []), dtype=float)
+            .rolling(8, min_periods=1)
+            .mean()
+            / 1e3
+        )
         b.plot(curve.to_numpy(), label=f"seed {i['seed']}")
     b.set_yscale("log")
     b.set_xlabel("training day (episode)")
@@ -323,9 +330,26 @@ def _plot(t5: pd.DataFrame, infos: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def add_counterparts(args) -> None:
+    """Play ``args.extra`` on the days of the existing page and rewrite it with their rows."""
+    table = pd.read_csv(args.out / "seed004_compare.csv")
+    runs = json.loads((args.out / "seed004_compare_runs.json").read_text())
+    names = tuple(args.extra.split(","))
+    trainer = Seed004Trainer(Seed004Config())  # only its case and perfect foresight are used
+    days = sorted(int(d) for d in table["day"].unique())
+    part = compare(trainer, CompareConfig(policies=names, days=len(days)), log=print)
+    part = part[part["day"].isin(days)]
+    table = pd.concat([table[~table["policy"].isin(names)], part], ignore_index=True)
+    scale = argparse.Namespace(**{**runs["scale"], "out": args.out, "set": runs["scale"]["set"]})
+    write(table, runs["runs"], scale, args.out)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     args = _args()
+    if args.extra:
+        add_counterparts(args)
+        return
     days = list(TEST_DAYS[: args.days])
     tables, infos = [], []
     for seed in range(args.seeds):

@@ -48,6 +48,9 @@ ABLATIONS = {
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first … first + seeds − 1")
+    p.add_argument("--merge", default="", help="comma-separated output folders of runs with "
+                   "other seeds: write one page from all of them into --out")  # fmt: skip
     p.add_argument("--days", type=int, default=len(TEST_DAYS), help="first N test days")
     p.add_argument("--episodes", type=int, default=1200, help="training days per seed")
     p.add_argument("--baseline-steps", type=int, default=20_000, help="MAPPO / MADDPG env steps")
@@ -344,15 +347,28 @@ def add_counterparts(args) -> None:
     write(table, runs["runs"], scale, args.out)
 
 
+def merge(args) -> None:
+    """One page from the CSV and runs JSON of several folders (seeds run in parallel)."""
+    dirs = [Path(d) for d in args.merge.split(",")]
+    table = pd.concat([pd.read_csv(d / "seed004_compare.csv") for d in dirs], ignore_index=True)
+    runs = [json.loads((d / "seed004_compare_runs.json").read_text()) for d in dirs]
+    infos = sorted((i for r in runs for i in r["runs"]), key=lambda i: i["seed"])
+    scale = {**runs[0]["scale"], "seeds": len(infos), "out": args.out}
+    write(table, infos, argparse.Namespace(**scale), args.out)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     args = _args()
     if args.extra:
         add_counterparts(args)
         return
+    if args.merge:
+        merge(args)
+        return
     days = list(TEST_DAYS[: args.days])
     tables, infos = [], []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         table, info = run_seed(args, seed, days)
         tables.append(table)
         infos.append(info)

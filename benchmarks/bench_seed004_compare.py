@@ -49,6 +49,12 @@ def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=0, help="seeds first … first + seeds − 1")
+    p.add_argument(
+        "--learned-only",
+        action="store_true",
+        help="skip the deterministic "
+        "counterparts (play them with `dispatchlab compare` and --merge the CSV)",
+    )
     p.add_argument("--merge", default="", help="comma-separated output folders of runs with "
                    "other seeds: write one page from all of them into --out")  # fmt: skip
     p.add_argument("--days", type=int, default=len(TEST_DAYS), help="first N test days")
@@ -119,7 +125,7 @@ def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
     trainer = _train(_config(args, seed))
     info = {"seed": seed, "train_s": time.perf_counter() - t0, **trainer.summary()}
     info.update(trainer.graph_report(days[:2]))
-    first = seed == 0  # deterministic counterparts: once
+    first = seed == 0 and not args.learned_only  # deterministic counterparts: once
     names = ["learned", "learned-raw", "random", "mappo", "maddpg"]
     names += ["perfect", "lookahead", "oracle", "cc-sced", "hold"] if first else []
     cfg = CompareConfig(policies=tuple(names), days=len(days), seed=seed,
@@ -133,7 +139,7 @@ def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
     info["n1_ratio_learned"] = n1_ratio(trainer.case, [r["flow"] for r in learned_rec])
     info["n1_ratio_oracle"] = n1_ratio(trainer.case, [r["flow"] for r in oracle_rec])
     info["congestion_recall"], info["binding_intervals"] = congestion_recall(trainer, oracle_rec)
-    if first:  # the N-1-constrained SCED on every 8th test interval: the ratio's reference
+    if seed == 0:  # the N-1-constrained SCED on every 8th test interval: the ratio's reference
         case = trainer.case
         sced = [dl.solve(case.at(d * 96 + k), "sced") for d in days for k in range(0, 96, 8)]
         net_ids = dc_network(case).branch_ids
@@ -349,8 +355,10 @@ def add_counterparts(args) -> None:
 
 def merge(args) -> None:
     """One page from the CSV and runs JSON of several folders (seeds run in parallel)."""
-    dirs = [Path(d) for d in args.merge.split(",")]
-    table = pd.concat([pd.read_csv(d / "seed004_compare.csv") for d in dirs], ignore_index=True)
+    paths = [Path(d) for d in args.merge.split(",")]
+    dirs = [d for d in paths if d.is_dir()]
+    csvs = [d / "seed004_compare.csv" for d in dirs] + [p for p in paths if p.suffix == ".csv"]
+    table = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
     runs = [json.loads((d / "seed004_compare_runs.json").read_text()) for d in dirs]
     infos = sorted((i for r in runs for i in r["runs"]), key=lambda i: i["seed"])
     scale = {**runs[0]["scale"], "seeds": len(infos), "out": args.out}

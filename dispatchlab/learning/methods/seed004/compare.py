@@ -238,7 +238,13 @@ def compare(trainer, config: CompareConfig, log: Callable | None = None) -> pd.D
             continue
         decide, safety, train_s = _decider(trainer, name, config, env)
         for d in days:
-            row = play_day(env, decide, d, safety=safety)
+            try:
+                row = play_day(env, decide, d, safety=safety)
+            except ValueError as err:  # a diverged baseline (NaN actions): reported, not hidden
+                if "non-finite" not in str(err):
+                    raise
+                row = {"day": d, "cost_usd": np.nan, "violation_steps": env.engine.steps,
+                       "failed": f"non-finite actions: {err}"}  # fmt: skip
             rows.append({"policy": name, **row, "train_s": train_s})
         if log:
             log(f"{name}: {time.perf_counter() - t0:.0f} s")

@@ -236,7 +236,14 @@ def compare(trainer, config: CompareConfig, log: Callable | None = None) -> pd.D
                 rows.append({"policy": name, "day": d, "cost_usd": pf, "violation_steps": 0,
                              "decision_ms": np.nan})  # fmt: skip
             continue
-        decide, safety, train_s = _decider(trainer, name, config, env)
+        try:
+            decide, safety, train_s = _decider(trainer, name, config, env)
+        except ValueError as err:  # a baseline that diverged in training (NaN actions)
+            if "non-finite" not in str(err):
+                raise
+            rows += [{"policy": name, "day": d, "cost_usd": np.nan, "violation_steps": 0,
+                      "failed": f"diverged in training: {err}"} for d in days]  # fmt: skip
+            continue
         for d in days:
             try:
                 row = play_day(env, decide, d, safety=safety)

@@ -175,6 +175,7 @@ def table5(table: pd.DataFrame) -> pd.DataFrame:
         "decision_ms": g["decision_ms"].mean(),
         "train_s": g["train_s"].mean() if "train_s" in table else np.nan,
         "seeds": g["seed"].nunique(),
+        "failed_days": g["cost_usd"].apply(lambda x: int(x.isna().sum())),
     })  # fmt: skip
     return out
 
@@ -286,7 +287,9 @@ def write(table: pd.DataFrame, infos: list[dict], args, out: Path) -> None:
         "curtailment at 20 $/MWh, unserved energy at VOLL); the gap is to the day's "
         "perfect-foresight multi-period dispatch. `learned` = DGCN + MASRL through the "
         "transmission safety layer; `learned-raw` = the same actors without it. Perfect "
-        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0).",
+        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0). "
+        "`failed_days`: days a policy could not play (a MARL baseline whose training diverged "
+        "to NaN actions); its means are over the other days.",
         "",
         "## Table 5 — methods",
         "",

@@ -21,6 +21,7 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     results_dir = Path(results_dir)
     table = pd.read_csv(results_dir / COMPARE_CSV)
     table = table[table["policy"] != "perfect"]  # the reference itself
+    table = table[table["cost_usd"].notna()]  # days of a baseline whose training diverged
     runs = json.loads((results_dir / RUNS_JSON).read_text())
     train_s = {k: float(v) for k, v in runs.get("train_s", {}).items()}
     for info in runs.get("runs", []):  # the ablations' training times, per variant

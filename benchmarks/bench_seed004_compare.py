@@ -281,7 +281,7 @@ def write(table: pd.DataFrame, infos: list[dict], args, out: Path) -> None:
         f"{args.baseline_steps} env steps, config overrides {args.set or 'none'}. Command: "
         f"`{cmd}`. The issue's scale is the script's default: "
         "`python benchmarks/bench_seed004_compare.py` (5 seeds, all 15 test days, 1 200 "
-        "training days, 20 000 baseline steps, three ablations).",
+        "training days, 20 000 baseline steps, three ablations). " + getattr(args, "note", ""),
         "",
         "Day cost is seed004 eq. 4 as the env scores it (fuel, reserve, carbon at 25 $/t, "
         "curtailment at 20 $/MWh, unserved energy at VOLL); the gap is to the day's "
@@ -379,6 +379,12 @@ def merge(args) -> None:
     runs = [json.loads((d / "seed004_compare_runs.json").read_text()) for d in dirs]
     infos = sorted((i for r in runs for i in r["runs"]), key=lambda i: i["seed"])
     scale = {**runs[0]["scale"], "seeds": len(infos), "out": args.out}
+    csv_parts = [p for p in paths if p.suffix == ".csv"]
+    if csv_parts:
+        scale["note"] = (f"Seeds ran as parallel processes (`--first-seed`, `--learned-only`) "
+                         f"merged with `--merge`; the deterministic counterparts come from "
+                         f"`dispatchlab compare seed004 CKPT --days {scale['days']} --policies "
+                         f"perfect,lookahead,oracle,cc-sced,hold -o det.csv`.")  # fmt: skip
     write(table, infos, argparse.Namespace(**scale), args.out)
 
 

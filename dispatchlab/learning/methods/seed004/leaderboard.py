@@ -1,0 +1,47 @@
+"""seed004's rows of the leaderboard, from ``benchmarks/bench_seed004_compare.py``'s output.
+
+``learned`` is played through the safety layer, ``learned-raw`` and the counterparts without
+it; ``gap_pct`` is the day cost's gap to perfect foresight (the counterpart)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dispatchlab.learning.leaderboard import rows_from_compare
+
+COMPARE_CSV = "seed004_compare.csv"
+RUNS_JSON = "seed004_compare_runs.json"
+
+
+def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
+    """The rows of seed004 (``docs/benchmarks`` holds its compare output)."""
+    results_dir = Path(results_dir)
+    table = pd.read_csv(results_dir / COMPARE_CSV)
+    table = table[table["policy"] != "perfect"]  # the reference itself
+    table = table[table["cost_usd"].notna()]  # days of a baseline whose training diverged
+    runs = json.loads((results_dir / RUNS_JSON).read_text())
+    train_s = {k: float(v) for k, v in runs.get("train_s", {}).items()}
+    for info in runs.get("runs", []):  # the ablations' training times, per variant
+        for key, value in info.items():
+            if key.startswith("train_s_abl-"):
+                name = key[len("train_s_") :]
+                train_s[name] = train_s[f"{name}-raw"] = float(value)
+    policies = table["policy"].unique()
+    if "train_s" in table:  # the MARL baselines are trained inside compare
+        per_policy = table.groupby("policy")["train_s"].mean().dropna()
+        train_s = {**per_policy.to_dict(), **train_s}
+    # played through the safety layer: learned and each ablation's shielded variant
+    shielded = [
+        p for p in policies if p == "learned" or (p.startswith("abl-") and not p.endswith("-raw"))
+    ]
+    return rows_from_compare(
+        table,
+        method="seed004",
+        env="transmission-dispatch",
+        counterpart="perfect",
+        shielded=shielded,
+        train_s=train_s,
+    )

@@ -55,6 +55,19 @@ METHODS: dict[str, MethodSpec] = {
     ),
 }
 
+_SEED001 = "dispatchlab.learning.methods.seed001"
+METHODS["seed001"] = MethodSpec(
+    name="seed001",
+    paper="Dou et al. 2025, information-fusion MADDPG under extreme scenarios",
+    envs=("voltage-control",),
+    counterpart="24-h distflow optimum (exact-day) and per-step AC-OPF (env.oracle)",
+    description="MADDPG with typed noisy critics, hybrid replay and coach data (voltage)",
+    train=f"{_SEED001}.cli:train",
+    compare=f"{_SEED001}.cli:compare",
+    load_policy=f"{_SEED001}.method:policy_from_checkpoint",
+    leaderboard=f"{_SEED001}.leaderboard:leaderboard_rows",
+)
+
 
 def method_spec(name: str) -> MethodSpec:
     """The spec of method ``name``; a clear error names the known ones."""

@@ -84,7 +84,8 @@ class Seed001Config:
     #: cost per agent of a training step whose power flow diverges (ends the day); ours (the
     #: clipped worst: reward_clip / reward_scale)
     diverged_cost: float = 1_000.0
-    #: a fresh actor's P as a share of each device's P range (0.1: near the hold point); ours
+    #: a fresh actor's P as a share of each device's P range (TorchRL's start mid-range, which
+    #: over-voltages the feeder at noon and sent MADDPG into diverged power flows); ours
     initial_p_share: float = 0.1
     #: days between greedy validations on the training days (the best actor is kept); ours
     eval_every: int = 5

@@ -28,8 +28,12 @@ from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
 from dispatchlab.learning.agents.torchrl_common import AgentSpaces, sample_observations
 from dispatchlab.learning.agents.torchrl_replay import StratifiedReplayBuffer
-from dispatchlab.learning.checkpoint import CheckpointError, config_from, load_checkpoint
-from dispatchlab.learning.checkpoint import save_checkpoint
+from dispatchlab.learning.checkpoint import (
+    CheckpointError,
+    config_from,
+    load_checkpoint,
+    save_checkpoint,
+)
 from dispatchlab.learning.methods.seed001.config import Seed001Config
 from dispatchlab.learning.methods.seed001.data import day_sets, make_day_env
 from dispatchlab.learning.methods.seed001.fusion import FusionMADDPG

@@ -163,7 +163,7 @@ def compare(policies: dict[str, Callable], env, config: CompareConfig) -> pd.Dat
         "hold": lambda e, o: hold_action(e),
         "random": lambda e, o: {
             a: rng.uniform(e.action_space(a).low, e.action_space(a).high) for a in e.agents
-        },  # fmt: skip
+        },
     }
     rows = []
     for day in config.days:

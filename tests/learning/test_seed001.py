@@ -154,3 +154,19 @@ def test_a_diverged_power_flow_names_step_and_day(days) -> None:
 
     with pytest.raises(RuntimeError, match=f"diverged at step 0 of day {days.test[0]}"):
         play_day(env, sink, days.test[0])
+
+
+@pytest.mark.slow  # the quick training, shared
+def test_evaluate_plays_the_checkpoint_on_its_case_only(quick_method, tmp_path) -> None:
+    from dispatchlab.learning.envs import make_env
+    from dispatchlab.learning.policies import load_policy
+
+    path = quick_method.save(tmp_path / "s1.npz")
+    policy = load_policy(path, "voltage-control")
+    env = make_env("voltage-control", case="ieee33-seed001-mw")
+    obs, _ = env.reset(seed=0)
+    assert set(policy(env, obs)) == set(env.possible_agents)
+    other = make_env("voltage-control")  # ieee33-seed001, the kW reading
+    obs, _ = other.reset(seed=0)
+    with pytest.raises(CheckpointError, match="'ieee33-seed001-mw'.*'ieee33-seed001'"):
+        policy(other, obs)

@@ -168,11 +168,33 @@ def load_method(path: str | Path, env=None) -> Seed001Method:
 
 
 def policy_from_checkpoint(path: str | Path, env_name: str) -> Callable:
-    """A ``policy(env, observations) -> actions`` for ``dispatchlab evaluate``."""
+    """A ``policy(env, observations) -> actions`` for ``dispatchlab evaluate`` from a
+    ``seed001`` or ``seed001-<counterpart>`` checkpoint; the env must be the checkpoint's case
+    (``-o case=…``) with its agents, else a CheckpointError naming both."""
     if env_name != "voltage-control":
         raise ValueError(f"a seed001 checkpoint drives 'voltage-control', not '{env_name}'")
-    method = load_method(path)
-    return method.policy(f"seed001:{Path(path).name}")
+    header, _ = load_checkpoint(path)
+    case = header["config"].get("case")
+    name = str(header.get("method"))
+    loaded: dict[str, Callable] = {}
+
+    def policy(env, observations):
+        if env.case.name != case:
+            raise CheckpointError(
+                f"{path}: checkpoint ({name}) was trained on case '{case}', this env runs "
+                f"'{env.case.name}' (pass -o case={case})"
+            )
+        if "policy" not in loaded:
+            if name == METHOD:
+                loaded["policy"] = load_method(path, env).policy(f"seed001:{Path(path).name}")
+            else:
+                from dispatchlab.learning.methods.seed001.baselines import load_baseline
+
+                loaded["policy"] = load_baseline(path, name.partition("-")[2], env)
+        return loaded["policy"](env, observations)
+
+    policy.name = f"{name}:{Path(path).name}"  # type: ignore[attr-defined]
+    return policy
 
 
 # ------------------------------------------------------------------------------- training

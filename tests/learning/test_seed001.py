@@ -168,5 +168,5 @@ def test_evaluate_plays_the_checkpoint_on_its_case_only(quick_method, tmp_path) 
     assert set(policy(env, obs)) == set(env.possible_agents)
     other = make_env("voltage-control")  # ieee33-seed001, the kW reading
     obs, _ = other.reset(seed=0)
-    with pytest.raises(CheckpointError, match="'ieee33-seed001-mw'.*'ieee33-seed001'"):
+    with pytest.raises(CheckpointError, match=r"'ieee33-seed001-mw'.*'ieee33-seed001'"):
         policy(other, obs)

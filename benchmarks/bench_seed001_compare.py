@@ -183,8 +183,10 @@ def write(frame: pd.DataFrame, curves: dict, args, elapsed: float) -> None:
                       markdown(conv), ""]  # fmt: skip
         lines += [f"### {case}: paper claims", "", *verdicts(full[full["case"] == case]), ""]
     paper = pd.DataFrame(PAPER, index=["avg loss", "avg V dev", "compliance %"]).T
-    note = ("The paper's loss column is c_loss·P̄ in its units; ours is 44·P̄_loss in p.u. of "
-            "the 10 MVA base (the env's reading), so only orders of magnitude compare.")  # fmt: skip
+    note = (
+        "The paper's loss column is c_loss·P̄ in its units; ours is 44·P̄_loss in p.u. of "
+        "the 10 MVA base (the env's reading), so only orders of magnitude compare."
+    )
     lines += ["## The paper's Table 4 (for reference)", "", markdown(paper), "", note, ""]
     (OUT / "seed001_compare.md").write_text("\n".join(lines))
     plot(full, curves)

@@ -67,7 +67,7 @@ class Seed001Config:
     recent_share: float = 0.99
     #: T3 "sampling ratio decay rate": the share is multiplied by it after every episode
     recent_decay: float = 0.5
-    #: how many newest transitions the fused share is drawn from; ours (one day of 24 h × 11)
+    #: how many newest transitions (env steps) the fused share is drawn from; ours (ten days)
     recent_window: int = 240
     #: §4.5 coach data: "reference" (a policy trained on the coach days), "opf" (exact
     #: per-step AC-OPF transitions on the coach days; imports the solver into training), "none"

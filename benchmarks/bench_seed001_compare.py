@@ -69,13 +69,15 @@ def run_case(case: str, seed: int, args, rows: list, curves: dict) -> None:
     names = (*policies, "exact-day", "exact-step", "hold", "random")
     for safety in (True, False):
         keep = names if safety else tuple(policies)
-        table = compare(policies, env, CompareConfig(play, keep, safety, seed, case))
+        cc = CompareConfig(play, keep, safety, seed, case, on_diverge="count")
+        table = compare(policies, env, cc)
         table = table.assign(case=case, seed=seed, variant="full", safety=safety)
         rows.append(table.assign(train_s=table["policy"].map(train_s)))
-    for variant, change in ({} if args.no_ablations else ABLATIONS).items():
+    ablate = not args.no_ablations and case in args.ablation_cases.split(",")
+    for variant, change in (ABLATIONS if ablate else {}).items():
         m = train(base.replace(**change), log=None)
         for safety in (True, False):
-            cc = CompareConfig(play, ("learned",), safety, seed, case)
+            cc = CompareConfig(play, ("learned",), safety, seed, case, on_diverge="count")
             t = compare({"learned": m.policy()}, env, cc).assign(train_s=m.metrics["train_s"])
             rows.append(t.assign(case=case, seed=seed, variant=variant, safety=safety))
 
@@ -91,6 +93,8 @@ def table4(frame: pd.DataFrame) -> pd.DataFrame:
     out["cost_std_seeds"] = per_seed
     for q, f in (("mean", "mean"), ("p99", lambda x: x.quantile(0.99)), ("max", "max")):
         out[f"gap_pct_{q}"] = g["gap_pct"].agg(f)
+    out["diverged_days_before"] = off.groupby("policy")["diverged"].sum()
+    out["diverged_days_before"] = out["diverged_days_before"].fillna(0).astype(int)
     out["band_steps_before"] = g["band_steps_raw"].sum()
     out["delivered"] = g["violation_steps"].sum()
     out[["repairs", "fallbacks"]] = g[["repairs", "fallbacks"]].sum()
@@ -219,6 +223,7 @@ def main() -> None:
     p.add_argument("--baselines", default=",".join(BASELINES))
     p.add_argument("--quick", action="store_true", help="Seed001Config.quick budgets")
     p.add_argument("--no-ablations", action="store_true")
+    p.add_argument("--ablation-cases", default=",".join(CASES), help="cases with ablations")
     import sys
 
     again = "re-render md/png from the csv and curves json of an earlier run"
@@ -242,6 +247,7 @@ def main() -> None:
     for case in args.cases.split(","):
         for seed in range(args.seeds):
             run_case(case, seed, args, rows, curves)
+            pd.concat(rows, ignore_index=True).to_csv(OUT / "seed001_compare.partial.csv")
             print(f"{case} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     frame = pd.concat(rows, ignore_index=True)
     write(frame, curves, args, time.perf_counter() - t0)

@@ -41,6 +41,9 @@ class CompareConfig:
     days: tuple[str, ...]  #: dates, all in seed001's day pool
     policies: tuple[str, ...] = POLICIES  #: any of :data:`POLICIES`
     safety: bool = True  #: learned policies through the voltage-control safety layer
+    #: a diverged power flow: "raise" (an error naming step and day) or "count" (the day's
+    #: row gets ``diverged`` = 1 and NaN costs; the benchmark reports how many)
+    on_diverge: str = "raise"
     seed: int = 0  #: the random policy's action spaces
     case: str = "ieee33-seed001-mw"  #: the case (its year pool gives exact-day's loads)
     pool_seed: int = 1  #: ``year_pool`` seed, as the method's config
@@ -81,7 +84,7 @@ def play_day(env, policy: Callable, day: str, layer=None) -> dict:
         if layer is not None:
             viol = layer.verify(action)
             raw += int(sum(viol.values()) > TOL)
-            band += int(viol["voltage_band_pu"] > TOL)
+            band += int(viol.get("voltage_band_pu", np.inf) > TOL)  # absent: flow diverged
             action = layer.filter(action)[0]
         decide_s += time.perf_counter() - t0
         try:
@@ -173,9 +176,14 @@ def compare(policies: dict[str, Callable], env, config: CompareConfig) -> pd.Dat
                 row = best
             else:
                 pol = policies[name] if name in LEARNED else builtin[name]
-                row = play_day(env, pol, day, layer if name in LEARNED else None)
+                try:
+                    row = play_day(env, pol, day, layer if name in LEARNED else None)
+                except RuntimeError as err:
+                    if config.on_diverge != "count" or "diverged" not in str(err):
+                        raise
+                    row = {k: np.nan for k in best} | {"compliance": 0.0, "diverged": 1}
             gap = 100.0 * (row["cost"] - best["cost"]) / abs(best["cost"])
-            rows.append({"policy": name, "day": day, **row, "gap_pct": gap})
+            rows.append({"policy": name, "day": day, "diverged": 0, **row, "gap_pct": gap})
     return pd.DataFrame(rows)
 
 

@@ -154,6 +154,12 @@ def test_a_diverged_power_flow_names_step_and_day(days) -> None:
 
     with pytest.raises(RuntimeError, match=f"diverged at step 0 of day {days.test[0]}"):
         play_day(env, sink, days.test[0])
+    # through the safety layer the same proposal is an infinite violation: repaired, not raised
+    from dispatchlab.learning.safety import make_safety_layer
+
+    row = play_day(env, sink, days.test[0], make_safety_layer("voltage-control", env))
+    assert row["band_steps_raw"] == 24 and row["repairs"] + row["fallbacks"] == 24
+    assert row["violation_steps"] == 0 and row["compliance"] == 1.0
 
 
 @pytest.mark.slow  # the quick training, shared

@@ -233,8 +233,10 @@ def main() -> None:
     args.argv = sys.argv[1:]
     args.baselines = [b for b in args.baselines.split(",") if b]
     if args.report_only:
-        frame = pd.read_csv(OUT / "seed001_compare.csv")
-        raw = json.loads((OUT / "seed001_compare_curves.json").read_text())
+        csv = OUT / "seed001_compare.csv"
+        frame = pd.read_csv(csv if csv.exists() else OUT / "seed001_compare.partial.csv")
+        path = OUT / "seed001_compare_curves.json"
+        raw = json.loads(path.read_text()) if path.exists() else {}
         curves = {}
         for k, v in raw.items():
             case, seed, name = k.split("|")

@@ -242,7 +242,8 @@ def main() -> None:
         for k, v in raw.items():
             case, seed, name = k.split("|")
             curves[(case, int(seed), name)] = v
-        args.argv = [a for a in args.argv if a != "--report-only" and not a.startswith("--min")]
+        drop = {"--report-only", "--minutes", str(args.minutes), f"{args.minutes:g}"}
+        args.argv = [a for a in args.argv if a not in drop]
         write(frame, curves, args, 60 * args.minutes)
         return
     torch.set_num_threads(1)

@@ -176,3 +176,21 @@ def test_evaluate_plays_the_checkpoint_on_its_case_only(quick_method, tmp_path) 
     obs, _ = other.reset(seed=0)
     with pytest.raises(CheckpointError, match=r"'ieee33-seed001-mw'.*'ieee33-seed001'"):
         policy(other, obs)
+
+
+def test_leaderboard_rows_come_from_the_committed_compare_output() -> None:
+    from pathlib import Path
+
+    from dispatchlab.learning.leaderboard import COLUMNS
+    from dispatchlab.learning.methods.seed001.leaderboard import leaderboard_rows
+
+    rows = leaderboard_rows(Path(__file__).parents[2] / "docs" / "benchmarks")
+    assert tuple(rows.columns) == COLUMNS
+    rows = rows.set_index("policy")
+    # docs/benchmarks/seed001_compare.md (ieee33-seed001-mw, quick budget, 2 seeds, 4 days)
+    assert rows.loc["learned", "gap_pct_mean"] == pytest.approx(9.086, abs=0.001)
+    assert rows.loc["learned", "violations_delivered"] == 0
+    assert rows.loc["learned", "repairs"] == 108
+    assert rows.loc["exact-day", "gap_pct_max"] == 0.0
+    assert rows.loc["hold", "violations_delivered"] == 32
+    assert set(rows.index) >= {"maddpg", "ddpg", "masac", "grpo", "exact-step", "random"}

@@ -194,3 +194,14 @@ def test_leaderboard_rows_come_from_the_committed_compare_output() -> None:
     assert rows.loc["exact-day", "gap_pct_max"] == 0.0
     assert rows.loc["hold", "violations_delivered"] == 32
     assert set(rows.index) >= {"maddpg", "ddpg", "masac", "grpo", "exact-step", "random"}
+
+
+def test_grpo_advantages_are_group_normalized_rewards_to_go() -> None:
+    from dispatchlab.learning.agents.grpo import GRPOConfig, group_advantages
+
+    rewards = np.array([[1.0, 3.0], [0.0, 0.0], [2.0, 0.0]])  # (T = 3 steps, G = 2 rollouts)
+    adv = group_advantages(rewards)
+    # per step (r − mean) / std: [−1, 1], [0, 0], [1, −1]; summed from each step to the end
+    np.testing.assert_allclose(adv, [[0.0, 0.0], [1.0, -1.0], [1.0, -1.0]])
+    with pytest.raises(ValueError, match="group_size must be ≥ 2"):
+        GRPOConfig(group_size=1)

@@ -19,6 +19,8 @@ def load_policy(path: str | Path, env: str) -> Any:
     """The policy stored in checkpoint ``path``, for environment ``env``."""
     header, _ = load_checkpoint(path)
     method = header.get("method")
+    if method not in METHODS and str(method).partition("-")[0] in METHODS:
+        method = str(method).partition("-")[0]  # a method's counterpart ("seed001-ddpg")
     if method not in METHODS:
         raise CheckpointError(
             f"{path}: method '{method}' has no policy loader; known: {sorted(METHODS)}"

@@ -39,58 +39,56 @@ class MethodSpec:
     leaderboard: str | None = None  #: "module:function" (table, meta) -> leaderboard rows
 
 
-_SEED000 = "dispatchlab.learning.methods.seed000"
-_SEED003 = "dispatchlab.learning.methods.seed003"
+def _spec(name: str, **fields: Any) -> MethodSpec:
+    """A spec whose entry points live in ``dispatchlab.learning.methods.<name>``'s usual modules."""
+    pkg = f"dispatchlab.learning.methods.{name}"
+    return MethodSpec(
+        name=name,
+        train=f"{pkg}.cli:train",
+        compare=f"{pkg}.cli:compare",
+        load_policy=f"{pkg}.method:policy_from_checkpoint",
+        leaderboard=f"{pkg}.leaderboard:leaderboard_rows",
+        **fields,
+    )
+
 
 METHODS: dict[str, MethodSpec] = {
-    "seed000": MethodSpec(
-        name="seed000",
+    "seed000": _spec(
+        "seed000",
         paper="Yin et al. 2026, hierarchical GNN + Dueling DQN",
         envs=("der-dispatch",),
         counterpart="exact per-decision MILP (env.oracle)",
         description="GCN price agent + Dueling-DQN edge controllers for DER dispatch",
-        train=f"{_SEED000}.cli:train",
-        compare=f"{_SEED000}.cli:compare",
-        load_policy=f"{_SEED000}.method:policy_from_checkpoint",
-        leaderboard=f"{_SEED000}.leaderboard:leaderboard_rows",
     ),
-    "seed003": MethodSpec(
-        name="seed003",
+    "seed001": _spec(
+        "seed001",
+        paper="Dou et al. 2025, information-fusion MADDPG under extreme scenarios",
+        envs=("voltage-control",),
+        counterpart="24-h distflow optimum (exact-day) and per-step AC-OPF (env.oracle)",
+        description="MADDPG with typed noisy critics, hybrid replay and coach data (voltage)",
+    ),
+    "seed002": _spec(
+        "seed002",
+        paper="Lin et al. 2026, PNN-assisted multi-agent actor-critic for reactive power/voltage",
+        envs=("voltage-control-discrete",),
+        counterpart="exact per-step optimum (env.oracle: taps x capacitors, SVG optimised)",
+        description="PNN + rule-reduced CTDE actor-critic + S_VQ regulation of the SVG",
+    ),
+    "seed003": _spec(
+        "seed003",
         paper="seed003, DRL-based LP with MLFACC DER selection (IEEE 123)",
         envs=("der-selection",),
         counterpart="full LP (drl_lp over every DER), certified",
         description="MCTS-RL microgrids + DDMM + leader-follower A2C DER selection for DRL-LP",
-        train=f"{_SEED003}.cli:train",
-        compare=f"{_SEED003}.cli:compare",
-        load_policy=f"{_SEED003}.method:policy_from_checkpoint",
-        leaderboard=f"{_SEED003}.leaderboard:leaderboard_rows",
     ),
-    # seed004 (issue 18): DGCN + MASRL on transmission-dispatch
-    "seed004": MethodSpec(
-        name="seed004",
+    "seed004": _spec(
+        "seed004",
         paper="seed004: topology-anchored dynamic GCN + symbiotic MARL (IEEE 30)",
         envs=("transmission-dispatch",),
         counterpart="perfect-foresight multi-period dispatch",
         description="DGCN + MASRL (task-masked KL, adaptive penalties) for transmission dispatch",
-        train="dispatchlab.learning.methods.seed004.cli:train",
-        compare="dispatchlab.learning.methods.seed004.cli:compare",
-        load_policy="dispatchlab.learning.methods.seed004.method:policy_from_checkpoint",
-        leaderboard="dispatchlab.learning.methods.seed004.leaderboard:leaderboard_rows",
     ),
 }
-
-_SEED002 = "dispatchlab.learning.methods.seed002"
-METHODS["seed002"] = MethodSpec(
-    name="seed002",
-    paper="Lin et al. 2026, PNN-assisted multi-agent actor-critic for reactive power/voltage",
-    envs=("voltage-control-discrete",),
-    counterpart="exact per-step optimum (env.oracle: tap x capacitor enumeration, SVG optimised)",
-    description="PNN + rule-reduced CTDE actor-critic + S_VQ regulation of the SVG",
-    train=f"{_SEED002}.cli:train",
-    compare=f"{_SEED002}.cli:compare",
-    load_policy=f"{_SEED002}.method:policy_from_checkpoint",
-    leaderboard=f"{_SEED002}.leaderboard:leaderboard_rows",
-)
 
 
 def method_spec(name: str) -> MethodSpec:

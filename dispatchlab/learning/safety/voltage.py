@@ -48,9 +48,16 @@ class VoltageSafetyLayer(SafetyLayer):
         }
 
     def verify(self, actions: dict) -> dict[str, float]:
-        """Violations by family if ``actions`` were applied now (the env's own check)."""
+        """Violations by family if ``actions`` were applied now (the env's own check); a
+        proposal whose power flow does not converge (far beyond what the feeder can take) is
+        one violation of infinite size, so it is repaired, never delivered."""
         p, q = self.setpoints(actions)
-        *_, viol = self.core.check(p[None], q[None])
+        try:
+            *_, viol = self.core.check(p[None], q[None])
+        except RuntimeError as err:
+            if "power flow" not in str(err):
+                raise
+            return {"power_flow_diverged": float("inf")}
         return {k: float(v[0]) for k, v in viol.items()}
 
     def project(self, p_req: np.ndarray, q_req: np.ndarray) -> dict:

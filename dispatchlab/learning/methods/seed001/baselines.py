@@ -33,14 +33,18 @@ from dispatchlab.learning.agents.torchrl_common import train as torchrl_train
 from dispatchlab.learning.agents.torchrl_offpolicy import ContinuousAgent, OffPolicyConfig
 from dispatchlab.learning.checkpoint import config_from, load_checkpoint, save_checkpoint
 from dispatchlab.learning.methods.seed001.config import Seed001Config
-from dispatchlab.learning.methods.seed001.data import day_sets, make_day_env
-from dispatchlab.learning.methods.seed001.method import check_agents, diverged_step
+from dispatchlab.learning.methods.seed001.data import (
+    check_agents,
+    day_sets,
+    diverged_step,
+    make_day_env,
+)
 
 BASELINES = ("ddpg", "maddpg", "masac", "grpo")
 
 
 class _Safe:
-    """An env whose diverged power flows end the day (:func:`.method.diverged_step`)."""
+    """An env whose diverged power flows end the day (:func:`.data.diverged_step`)."""
 
     def __init__(self, env, config: Seed001Config):
         self._env, self._config = env, config

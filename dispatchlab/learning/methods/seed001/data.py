@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dispatchlab.cases.case import Case
+from dispatchlab.learning.checkpoint import CheckpointError
+from dispatchlab.learning.methods.seed001.config import Seed001Config
 
 JJA = ("2016-06-01", "2016-08-31")
 
@@ -135,3 +138,30 @@ def _one_day(pool: Case) -> Case:
     from dispatchlab.cases.scenarios import select_days
 
     return select_days(pool, [pool.timeseries.index[0]])
+
+
+def check_agents(header: dict, agents: list[str], path: Any) -> None:
+    """The checkpoint's agent set must be the env's: a CheckpointError naming both."""
+    saved = list(header.get("meta", {}).get("agents", []))
+    if saved != list(agents):
+        raise CheckpointError(
+            f"{path}: checkpoint agents {saved} (case '{header['config'].get('case')}') differ "
+            f"from this environment's agents {list(agents)}"
+        )
+
+
+def diverged_step(env, actions: dict, config: Seed001Config) -> tuple:
+    """``env.step(actions)``; in training a power flow that does not converge (a set-point far
+    outside what the feeder can take) ends the day with ``diverged_cost`` per agent instead of
+    stopping the run: the learner must see that such actions are the worst it can do."""
+    try:
+        return env.step(actions)
+    except RuntimeError as err:
+        if "power flow" not in str(err):
+            raise
+    agents = list(env.possible_agents)
+    env.agents = []
+    cost = config.diverged_cost
+    info = {"metrics": {"cost": cost}, "diverged": True}
+    return {}, dict.fromkeys(agents, -cost), dict.fromkeys(agents, True), \
+        dict.fromkeys(agents, True), dict.fromkeys(agents, info)  # fmt: skip

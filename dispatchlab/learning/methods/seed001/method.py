@@ -35,7 +35,12 @@ from dispatchlab.learning.checkpoint import (
     save_checkpoint,
 )
 from dispatchlab.learning.methods.seed001.config import Seed001Config
-from dispatchlab.learning.methods.seed001.data import day_sets, make_day_env
+from dispatchlab.learning.methods.seed001.data import (
+    check_agents,
+    day_sets,
+    diverged_step,
+    make_day_env,
+)
 from dispatchlab.learning.methods.seed001.fusion import FusionMADDPG
 from dispatchlab.learning.seeding import seed_everything
 
@@ -142,16 +147,6 @@ class Seed001Method:
         meta = {"agents": list(self.agent.spaces.agents), "case": self.config.case}
         return save_checkpoint(
             path, METHOD, self.config, self.agent.state_dict(), self.metrics, meta
-        )
-
-
-def check_agents(header: dict, agents: list[str], path: Any) -> None:
-    """The checkpoint's agent set must be the env's: a CheckpointError naming both."""
-    saved = list(header.get("meta", {}).get("agents", []))
-    if saved != list(agents):
-        raise CheckpointError(
-            f"{path}: checkpoint agents {saved} (case '{header['config'].get('case')}') differ "
-            f"from this environment's agents {list(agents)}"
         )
 
 
@@ -289,23 +284,6 @@ def greedy_day_cost(agent: FusionMADDPG, env, config: Seed001Config) -> float:
             total += n * float(info["metrics"]["cost"])
             raw = out[0]
     return total / len(days)
-
-
-def diverged_step(env, actions: dict, config: Seed001Config) -> tuple:
-    """``env.step(actions)``; in training a power flow that does not converge (a set-point far
-    outside what the feeder can take) ends the day with ``diverged_cost`` per agent instead of
-    stopping the run: the learner must see that such actions are the worst it can do."""
-    try:
-        return env.step(actions)
-    except RuntimeError as err:
-        if "power flow" not in str(err):
-            raise
-    agents = list(env.possible_agents)
-    env.agents = []
-    cost = config.diverged_cost
-    info = {"metrics": {"cost": cost}, "diverged": True}
-    return {}, dict.fromkeys(agents, -cost), dict.fromkeys(agents, True), \
-        dict.fromkeys(agents, True), dict.fromkeys(agents, info)  # fmt: skip
 
 
 def coach_transitions(config: Seed001Config, coach_days: tuple[str, ...], log) -> list[dict]:

@@ -132,24 +132,25 @@ def _check_columns(data: pd.DataFrame, treatment: str, outcome: str, covariates)
 
 
 def _model(columns: Sequence[str]) -> Pipeline:
-    """Cubic splines of every column (periodic in the hour, linear beyond the data elsewhere,
-    so a shifted treatment extrapolates along the edge slope rather than flat as trees do),
-    their pairwise products (the treatment's effect may depend on the covariates), ridge."""
+    """Cubic splines of every column — periodic in the hour; linear beyond the data for the
+    treatment (columns[0]: a shifted treatment extrapolates along its edge slope, not flat as
+    trees do); constant beyond the data for the covariates — their pairwise products (the
+    effect may depend on the covariates), standardized, ridge (α = 1)."""
     parts = []
     for i, name in enumerate(columns):
         if name == "hour":
             knots = np.linspace(0.0, 24.0, 7)[:, None]  # the period is the day, not the data
             spline = SplineTransformer(knots=knots, degree=3, extrapolation="periodic")
-            parts.append((name, spline, [i]))
         else:
-            spline = SplineTransformer(n_knots=6, degree=3, extrapolation="linear")
-            parts.append((name, spline, [i]))
+            edge = "linear" if i == 0 else "constant"
+            spline = SplineTransformer(n_knots=6, degree=3, extrapolation=edge)
+        parts.append((name, spline, [i]))
     return Pipeline(
         [
             ("splines", ColumnTransformer(parts)),
             ("pairs", PolynomialFeatures(2, interaction_only=True, include_bias=False)),
             ("scale", StandardScaler()),
-            ("ridge", Ridge(alpha=1e-2)),
+            ("ridge", Ridge(alpha=1.0)),
         ]
     )
 
@@ -163,8 +164,12 @@ def _effect(train: pd.DataFrame, units: pd.DataFrame, contrast, outcome, covaria
     t = x[:, 0].copy()
     x1, x0 = x.copy(), x.copy()
     x1[:, 0], x0[:, 0] = contrast.treated(t), contrast.control(t)
+    # predictions stay in the outcome's observed range: a probability stays in [0, 1], and a
+    # spline extrapolated far off the data cannot dominate a bootstrap resample
+    lo, hi = float(train[outcome].min()), float(train[outcome].max())
     with threadpool_limits(1):
-        return float(np.mean(model.predict(x1) - model.predict(x0)))
+        y1, y0 = model.predict(x1), model.predict(x0)
+    return float(np.mean(np.clip(y1, lo, hi) - np.clip(y0, lo, hi)))
 
 
 def _by_day(data: pd.DataFrame) -> dict[int, pd.DataFrame]:

@@ -156,3 +156,110 @@ def federated_train(
             row.update(on_round(r + 1, model))
         rows.append(row)
     return FederatedRun(config=cfg, history=pd.DataFrame(rows))
+
+
+# ---------------------------------------------------------------------- seed004's agents
+#: the chronological split of transmission-dispatch (60 / 15 / 15 days, seed004 §3.1)
+TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT = range(60), range(60, 75), range(75, 90)
+
+
+@dataclass(frozen=True)
+class DaySplit:
+    """Whose days are whose. Members: training days, dealt to the clients in turn;
+    non-members: every 4th training day, never trained on (same season as the members);
+    shadow in / out: the validation days, alternating (the shadow model's own members and
+    non-members); test: the utility days (gap to perfect foresight)."""
+
+    clients: tuple[tuple[int, ...], ...]
+    nonmembers: tuple[int, ...]
+    shadow_in: tuple[int, ...]
+    shadow_out: tuple[int, ...]
+    test: tuple[int, ...]
+
+    @classmethod
+    def make(
+        cls, n_clients: int = 3, per_client: int | None = None, nonmembers: int | None = None
+    ) -> DaySplit:
+        held = [d for d in TRAIN_SPLIT if d % 4 == 3][:nonmembers]
+        pool = [d for d in TRAIN_SPLIT if d % 4 != 3]
+        clients = tuple(tuple(pool[k::n_clients][:per_client]) for k in range(n_clients))
+        val = list(VALIDATION_SPLIT)
+        return cls(clients, tuple(held), tuple(val[0::2]), tuple(val[1::2]), tuple(TEST_SPLIT))
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        return tuple(d for c in self.clients for d in c)
+
+
+class RegionalClients:
+    """The ``client_update`` of :func:`federated_train` for seed004: client k is the operator
+    of ieee30 area k (:func:`~.graph.regional_areas`), owns its days and its own trainer
+    (optimizers, replay, adaptive penalties); a round loads the server's weights into it,
+    trains ``episodes`` days drawn from its days, and hands the weights back."""
+
+    def __init__(self, config, split: DaySplit, episodes: int, case=None, scalers=None):
+        from dispatchlab.learning.methods.seed004.method import Seed004Trainer
+
+        if episodes < 1:
+            raise ValueError(f"episodes per round must be ≥ 1, got {episodes}")
+        self.split, self.episodes = split, int(episodes)
+        self.trainers = [
+            Seed004Trainer(config.replace(seed=1000 * (config.seed + 1) + k), case)
+            for k in range(len(split.clients))
+        ]
+        for t in self.trainers:
+            t.scaled = True  # the server's (public) scalers arrive with its weights
+
+    def sample_counts(self) -> list[int]:
+        return [len(days) * self.trainers[0].steps for days in self.split.clients]
+
+    def __call__(self, model: nn.Module, k: int, r: int) -> int:
+        trainer = self.trainers[k]
+        trainer.model.load_state_dict(model.state_dict())
+        trainer.sync_targets(1.0)
+        trainer.train_days(self.split.clients[k], self.episodes)
+        model.load_state_dict(trainer.model.state_dict())
+        return self.episodes * trainer.steps
+
+
+def train_federated_seed004(config, fed: FederatedConfig, split: DaySplit, *, episodes: int,
+                            case=None, log: Callable[[str], None] | None = None):  # fmt: skip
+    """The seed004 agents trained by DP-FedAvg over the regional clients: returns the server
+    trainer (its ``.model`` holds the global weights, targets synced) and the run. The
+    observation scalers are fixed once from random play of the shadow-out days (public data,
+    not accounted)."""
+    from dispatchlab.learning.methods.seed004.method import Seed004Trainer
+
+    torch.set_num_threads(1)
+    server = Seed004Trainer(config, case)
+    server.fit_scalers(split.shadow_out)
+    clients = RegionalClients(config, split, episodes, server.case)
+
+    def on_round(r: int, model: nn.Module) -> dict:
+        if log is not None:
+            log(f"round {r}/{fed.rounds}: ε = {fed.epsilon(r):.3g}")
+        return {}
+
+    run = federated_train(server.model, clients, clients.sample_counts(), fed, on_round=on_round)
+    server.sync_targets(1.0)
+    server.episodes_done = sum(t.episodes_done for t in clients.trainers)
+    server.train_s = sum(t.train_s for t in clients.trainers)
+    return server, run
+
+
+def save_federated(path, server, run: FederatedRun, split: DaySplit):
+    """The server's checkpoint (the seed004 format) with the federation in its header."""
+    from dispatchlab.learning.agents.torchrl_common import module_arrays
+    from dispatchlab.learning.checkpoint import save_checkpoint
+    from dispatchlab.learning.methods.seed004.method import METHOD
+
+    cfg = run.config
+    fed = {"rounds": cfg.rounds, "clip": cfg.clip, "sigma": cfg.sigma,
+           "sample_rate": cfg.sample_rate, "delta": cfg.delta, "epsilon": run.epsilon,
+           "clients": [list(c) for c in split.clients], "nonmembers": list(split.nonmembers),
+           "shadow_in": list(split.shadow_in), "shadow_out": list(split.shadow_out)}  # fmt: skip
+    arrays = module_arrays({"model": server.model, "target": server.target})
+    meta = {"case": server.case.name, "case_hash": server.case.case_hash(),
+            "agents": list(server.spaces.agents), "env": "transmission-dispatch",
+            "federated": fed}  # fmt: skip
+    return save_checkpoint(path, METHOD, server.config, arrays, server.summary(), meta)

@@ -20,16 +20,21 @@ class DayBuffer:
         self.actions = np.zeros((capacity, steps, *act_shape), f32)
         self.rewards = np.zeros((capacity, steps), f32)
         self.masks = np.zeros((capacity, steps, units, units), bool)
+        self.demo = np.zeros(capacity, bool)  #: days played by the oracle (kept, never overwritten)
         self.capacity, self.steps, self.size, self._next = capacity, steps, 0, 0
 
-    def add(self, states, obs, actions, rewards, masks) -> None:
-        """Store B days: arrays with a leading day axis (states/obs have steps + 1 rows)."""
+    def add(self, states, obs, actions, rewards, masks, demo: bool = False) -> None:
+        """Store B days: arrays with a leading day axis (states/obs have steps + 1 rows).
+        Demonstration days are stored first and the ring never overwrites them."""
         for b in range(len(states)):
             i = self._next
             self.states[i], self.obs[i], self.actions[i] = states[b], obs[b], actions[b]
-            self.rewards[i], self.masks[i] = rewards[b], masks[b]
-            self._next = (i + 1) % self.capacity
+            self.rewards[i], self.masks[i], self.demo[i] = rewards[b], masks[b], demo
             self.size = min(self.size + 1, self.capacity)
+            kept = int(self.demo[: self.size].sum()) if not demo else 0
+            self._next = i + 1 if i + 1 < self.capacity else kept
+            if self.size == self.capacity and self.demo[self._next]:
+                self._next = int(self.demo.sum()) % self.capacity
 
     def windows(self, day: np.ndarray, k: np.ndarray, lookback: int) -> np.ndarray:
         """(n, lookback, state) histories ending at interval k (the day's first state repeated
@@ -50,4 +55,5 @@ class DayBuffer:
             "reward": self.rewards[day, k],
             "done": (k == self.steps - 1).astype(np.float32),
             "mask": self.masks[day, k],
+            "demo": self.demo[day],
         }

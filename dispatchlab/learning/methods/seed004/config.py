@@ -25,7 +25,8 @@ class Seed004Config:
     distance_scale: float = 1.0  #: A_phys = connected · exp(−Z / (scale · median Z)) (ours)
     # --- MASRL (§3.3)
     hidden: tuple[int, int] = (128, 128)  #: actor and critic widths (2 × 128)
-    lr: float = 1e-4  #: Adam learning rate (actors, critics, DGCN)
+    lr: float = 1e-4  #: Adam learning rate (critics and DGCN; the actors' too unless actor_lr)
+    actor_lr: float | None = None  #: Adam learning rate of the actors (None: lr)
     batch_size: int = 256  #: transitions per gradient step
     gamma: float = 0.99  #: discount per 15-min interval
     episodes: int = 1200  #: training days (episodes) of 96 intervals
@@ -34,12 +35,20 @@ class Seed004Config:
     learning_starts: int = 8  #: episodes of experience before the first update (ours)
     buffer_days: int = 400  #: replay capacity in days (ours)
     tau: float = 0.005  #: soft target update rate (ours)
+    actor_delay: int = 500  #: critic-only updates before the actors move (ours: a Q fitted
+    #: on a few days would otherwise push the actors off the hold action at once)
+    policy_delay: int = 2  #: critic steps per actor step (TD3)
     exploration_noise: float = 0.3  #: σ of the tanh-Gaussian policy, pre-tanh space (ours)
     reward_scale: float = 0.1  #: rewards × this before the critic (ours)
     grad_clip: float = 10.0  #: max gradient norm (ours)
     flat_patience: int = 200  #: stop early when the curve's 100-episode mean has not
     #: improved by flat_tolerance for this many episodes (reported; ours)
     flat_tolerance: float = 0.005  #: relative improvement that counts (ours)
+    # --- demonstration warm start (ours; not in the paper, see docs/methods/seed004.md)
+    demo_days: int = 16  #: training days played by the exact oracle into the replay first
+    bc_steps: int = 400  #: behaviour-cloning steps of actors + DGCN on them (0: pure RL)
+    bc_lr: float = 1e-3  #: Adam learning rate of the behaviour cloning
+    bc_weight: float = 1.0  #: TD3+BC: weight of the distance to the demonstrations (0: off)
     # --- coordination: KL on task-mask pairs (§3.3, made concrete here)
     kl_mask: bool = True  #: KL term on task-mask pairs (False: the "no KL mask" ablation)
     kl_weight: float = 0.1  #: λ_KL (ours; the paper gives none)
@@ -78,7 +87,8 @@ class Seed004Config:
         """A < 60 s budget on 2 cores: 64 days, a smaller graph and learning rate 1e-3 — a
         smoke run that already beats hold (tests/learning/test_seed004.py), not a result."""
         base = dict(
-            episodes=64, learning_starts=8, graph_hidden=32, lookback=8, lr=1e-3,
-            updates_per_step=0.125,
+            learning_starts=8, graph_hidden=32, lookback=8, lr=1e-3,
+            updates_per_step=0.125, actor_delay=150, actor_lr=1e-4,
+            demo_days=8, bc_steps=150, episodes=16,
         )  # fmt: skip
         return cls(**{**base, **changes})

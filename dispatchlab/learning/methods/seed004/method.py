@@ -87,7 +87,7 @@ class Seed004Trainer:
         self.target = copy.deepcopy(self.model).requires_grad_(False)
         critic_params = [*self.model.dgcn.parameters(), *self.model.critics.parameters()]
         self.critic_opt = torch.optim.Adam(critic_params, lr=c.lr)
-        self.actor_opt = torch.optim.Adam(self.model.actors.parameters(), lr=c.lr)
+        self.actor_opt = torch.optim.Adam(self.model.actors.parameters(), lr=c.actor_lr or c.lr)
         self.penalties = AdaptivePenalties(self.env.config.penalties(), c)
         self.task_mask = TaskMask(self.sys, areas, c)
         n, d, k = self.spaces.n_agents, self.spaces.obs_dim, self.spaces.act_dim
@@ -96,7 +96,7 @@ class Seed004Trainer:
         self.rng = np.random.default_rng(c.seed)
         self.history: dict[str, list] = {"episode_cost_usd": [], "episode_reward": [],
                                          "critic_loss": [], "actor_loss": [], "kl": [],
-                                         "plausibility": []}  # fmt: skip
+                                         "plausibility": [], "demo_cost_usd": [], "bc_loss": []}  # fmt: skip
         self.episodes_done, self.updates, self.train_s = 0, 0, 0.0
         self.stopped_early: int | None = None
         self.scaled = False
@@ -157,7 +157,9 @@ class Seed004Trainer:
         viol = {k: [] for k in (*ADAPTIVE, "any")}
         for _ in range(self.steps):
             hist = np.stack(([states[0]] * L + states)[-L:], axis=1)
-            if mode == "random":
+            if mode == "oracle":
+                a = self._oracle_actions(vec)
+            elif mode == "random":
                 a = self.rng.uniform(-1, 1, (len(days), *self.model.act_mask.shape))
                 a = (a * self.model.act_mask.numpy()).astype(np.float32)
             else:
@@ -183,6 +185,49 @@ class Seed004Trainer:
                 "cost": ax(cost), "masks": ax(masks),
                 "viol": {k: ax(x) for k, x in viol.items()}}  # fmt: skip
 
+    def _oracle_actions(self, vec) -> np.ndarray:
+        """(B, agents, act_dim) the exact oracle's actions (hold where its QP fails)."""
+        from dispatchlab.learning.envs.transmission.engine import KINDS
+        from dispatchlab.learning.methods.seed004.masrl import hold_actions
+
+        out = np.tile(hold_actions(self.spaces), (vec.num_envs, 1, 1)).astype(np.float32)
+        for b in range(vec.num_envs):
+            acts, *_ = vec.engine.oracle(b)
+            if acts is None:
+                continue
+            rows = [r for k in KINDS for r in np.asarray(acts[k], np.float32)]
+            for i, n in enumerate(self.spaces.act_sizes):
+                out[b, i, :n] = rows[i][:n]
+        return out
+
+    def demonstrate(self, days) -> None:
+        """Play ``config.demo_days`` of ``days`` with the exact oracle into the replay, then
+        clone its actions into the actors (and the DGCN) for ``config.bc_steps`` steps."""
+        c = self.config
+        n = min(c.demo_days, len(days))
+        if n == 0:
+            return
+        for start in range(0, n, c.parallel_days):
+            pick = self.rng.choice(np.asarray(days), min(c.parallel_days, n - start), replace=False)
+            out = self._rollout(pick, mode="oracle")
+            self.buffer.add(
+                out["states"], out["obs"], out["actions"], out["shaped"], out["masks"], True
+            )
+            self.history["demo_cost_usd"] += out["cost"].sum(1).tolist()
+        params = [*self.model.actors.parameters(), *self.model.dgcn.parameters()]
+        opt = torch.optim.Adam(params, lr=c.bc_lr)
+        mask = self.model.act_mask
+        for _ in range(c.bc_steps):
+            b = self.buffer.sample(c.batch_size, c.lookback, self.rng)
+            emb, _ = self.model.embed(torch.as_tensor(b["hist"]))
+            a = self.model.act(torch.as_tensor(b["obs"]), emb)
+            loss = (((a - torch.as_tensor(b["action"])) * mask) ** 2).sum() / (mask.sum() * len(a))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            self.history["bc_loss"].append(float(loss.detach()))
+        self.sync_targets(1.0)
+
     # ------------------------------------------------------------------ learning
     def _learn_due(self, batch_days: int) -> None:
         c = self.config
@@ -198,6 +243,7 @@ class Seed004Trainer:
         c, m, tg = self.config, self.model, self.target
         b = {k: torch.as_tensor(v) for k, v in batch.items()}
         mask = m.act_mask
+        b["reward"] = b["reward"].float()
         # one window of L + 1 states gives both histories; its node features are computed once
         window = torch.cat([b["hist"], b["hist_next"][:, -1:]], 1)
         feats = m.dgcn.features(window)
@@ -218,7 +264,7 @@ class Seed004Trainer:
         self.critic_opt.step()
         out = {"critic_loss": float(critic_loss.detach()), "plausibility": float(plaus.detach())}
         self.updates += 1
-        if self.updates % 2 == 0:
+        if self.updates > c.actor_delay and self.updates % c.policy_delay == 0:
             out.update(self._actor_step(b, emb.detach()))
             self.sync_targets(c.tau)
         for k, v in out.items():
@@ -228,7 +274,16 @@ class Seed004Trainer:
     def _actor_step(self, b: dict, emb: torch.Tensor) -> dict[str, float]:
         c, m = self.config, self.model
         z = m.logits(b["obs"], emb)
-        loss = -m.q(b["hist"][:, -1], emb, torch.tanh(z) * m.act_mask)[0].mean()
+        a = torch.tanh(z) * m.act_mask
+        q = m.q(b["hist"][:, -1], emb, a)[0]
+        # TD3+BC (Fujimoto & Gu 2021): Q normalized by its mean magnitude, plus the squared
+        # distance (summed over the agents' action dimensions) to the oracle's joint action on
+        # the batch's demonstration samples
+        loss = -q.mean() / q.abs().mean().detach().clamp(min=1e-6)
+        demo = b["demo"]
+        if c.bc_weight > 0 and bool(demo.any()):
+            err = ((a[demo] - b["action"][demo]) * m.act_mask) ** 2
+            loss = loss + c.bc_weight * err.sum() / int(demo.sum())
         kl = masked_kl(z[:, : self.units, RESERVE_DIMS], b["mask"], c.exploration_noise)
         if c.kl_mask:
             loss = loss + c.kl_weight * kl
@@ -271,6 +326,7 @@ class Seed004Trainer:
         t0 = time.perf_counter()
         if not self.scaled:
             self.fit_scalers(days)
+            self.demonstrate(days)
         left = int(episodes)
         while left > 0:
             n = min(self.config.parallel_days, left)

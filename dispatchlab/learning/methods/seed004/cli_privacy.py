@@ -17,6 +17,8 @@ from rich.table import Table
 from dispatchlab.learning.methods.seed004.causal_data import INTERVENTIONS
 
 console = Console(width=None if sys.stdout.isatty() else 200)
+CHECKPOINT = typer.Argument(..., help="A checkpoint of `train seed004 --federated`.")
+CSV_OUT = typer.Option(None, "--out", "-o", help="Write the effects table (CSV) here.")
 
 
 def _attack_rows(table: Table, results) -> None:
@@ -30,7 +32,7 @@ def _attack_rows(table: Table, results) -> None:
 
 
 def privacy(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint of `train seed004 --federated`."),
+    checkpoint: Path = CHECKPOINT,
     delta: float = typer.Option(1e-5, help="δ of the reported (ε, δ)."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples of the attack metrics."),
 ) -> None:
@@ -82,7 +84,7 @@ def causal(
         True, "--quick/--full", help="30 observed days and 5 test days (--full: 90 and 15)."
     ),
     n_boot: int = typer.Option(None, help="Bootstrap resamples (default: 50 quick, 200 full)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write the effects table (CSV) here."),
+    out: Path = CSV_OUT,
 ) -> None:
     """Estimated (g-computation on the exact dispatch) against simulated (the test days
     re-solved under the intervention) average effects on cost, curtailment and congestion."""
@@ -143,6 +145,8 @@ def train_federated(
     server, run = train_federated_seed004(
         config, fed, split, episodes=episodes_per_round, log=console.print
     )
-    path = save_federated(out or Path(f"seed004-federated-seed{config.seed}.npz"), server, run, split)
+    path = save_federated(
+        out or Path(f"seed004-federated-seed{config.seed}.npz"), server, run, split
+    )
     console.print(f"checkpoint: {path}")
     return path

@@ -209,6 +209,7 @@ class RegionalClients:
         ]
         for t in self.trainers:
             t.scaled = True  # the server's (public) scalers arrive with its weights
+        self._demonstrated: set[int] = set()
 
     def sample_counts(self) -> list[int]:
         return [len(days) * self.trainers[0].steps for days in self.split.clients]
@@ -217,6 +218,12 @@ class RegionalClients:
         trainer = self.trainers[k]
         trainer.model.load_state_dict(model.state_dict())
         trainer.sync_targets(1.0)
+        if k not in self._demonstrated and hasattr(trainer, "demonstrate"):
+            # the trainer's warm start (oracle days into its replay, behaviour cloning) runs
+            # on the client's own days inside its first update: it is part of what is clipped
+            # and noised, not a side channel
+            trainer.demonstrate(self.split.clients[k])
+            self._demonstrated.add(k)
         trainer.train_days(self.split.clients[k], self.episodes)
         model.load_state_dict(trainer.model.state_dict())
         return self.episodes * trainer.steps

@@ -11,7 +11,7 @@ from dispatchlab.learning.envs import make_env
 from dispatchlab.learning.envs.transmission.oracle import solve_interval
 from dispatchlab.learning.safety import make_safety_layer
 from dispatchlab.learning.safety.base import TOL, total
-from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer
+from dispatchlab.learning.safety.transmission import WEIGHTS, TransmissionSafetyLayer
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def _reference(env, target: dict) -> tuple[float, np.ndarray]:
             cp.sum(inj) == 0,
             p >= lo, p + ru <= hi, p - rd >= lo,
             w <= avail, lse >= s.lse_p_min, lse <= s.lse_p_max,
-            shed <= np.where(at_lse, load, 0.0),
+            shed <= np.where(at_lse, np.minimum(load, target["load_shed_mw"] + 1e-9), 0.0),
             ch <= -s.sto_p_min, dis <= s.sto_p_max,
             soc_next >= s.sto_e_min, soc_next <= s.sto_e_max,
             su <= s.sto_p_max - net, su * dt / s.eta_d <= soc_next - s.sto_e_min,
@@ -87,7 +87,7 @@ def _reference(env, target: dict) -> tuple[float, np.ndarray]:
             (ch, "storage_charge_mw"), (su, "storage_reserve_up_mw"),
             (sd, "storage_reserve_down_mw"), (shed, "load_shed_mw"),
         ]  # fmt: skip
-        obj = sum(cp.sum_squares(x - target[k]) for x, k in pairs)
+        obj = sum(WEIGHTS.get(k, 1.0) * cp.sum_squares(x - target[k]) for x, k in pairs)
         prob = cp.Problem(cp.Minimize(obj), cons)
         prob.solve(solver=cp.CLARABEL)
         if prob.status == "optimal" and prob.value < best[0]:
@@ -103,7 +103,8 @@ def test_random_proposal_is_projected_like_an_independent_qp(layer, env) -> None
     target = layer.targets(proposal)
     qp, _ = layer.projection_model(proposal)
     sol = solve_interval(qp)
-    const = sum(float(np.sum(v**2)) for v in target.values())  # ‖x̂‖², dropped by the QP
+    # Σ w‖x̂‖², dropped by the QP
+    const = sum(WEIGHTS.get(k, 1.0) * float(np.sum(v**2)) for k, v in target.items())
     dist_ref, p_ref = _reference(env, target)
     assert sol.objective + const == pytest.approx(dist_ref, rel=1e-5, abs=1e-6)
     out, outcome = layer.filter(proposal)
@@ -111,7 +112,8 @@ def test_random_proposal_is_projected_like_an_independent_qp(layer, env) -> None
     np.testing.assert_allclose(layer.targets(out)["gen_p_mw"], p_ref, atol=1e-4)
     # the projection is closer to the proposal than the oracle's (feasible) optimum
     oracle = layer.targets(layer.fallback())
-    assert dist_ref < sum(float(np.sum((oracle[k] - target[k]) ** 2)) for k in target)
+    far = sum(WEIGHTS.get(k, 1.0) * float(np.sum((oracle[k] - target[k]) ** 2)) for k in target)
+    assert dist_ref < far
 
 
 def test_failed_repair_falls_back_to_the_oracle(layer, env, monkeypatch) -> None:

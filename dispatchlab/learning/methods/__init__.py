@@ -59,6 +59,18 @@ METHODS: dict[str, MethodSpec] = {
         load_policy=f"{_SEED000}.method:policy_from_checkpoint",
         leaderboard=f"{_SEED000}.leaderboard:leaderboard_rows",
     ),
+    # seed004 (issue 18): DGCN + MASRL on transmission-dispatch
+    "seed004": MethodSpec(
+        name="seed004",
+        paper="seed004: topology-anchored dynamic GCN + symbiotic MARL (IEEE 30)",
+        envs=("transmission-dispatch",),
+        counterpart="perfect-foresight multi-period dispatch",
+        description="DGCN + MASRL (task-masked KL, adaptive penalties) for transmission dispatch",
+        train="dispatchlab.learning.methods.seed004.cli:train",
+        compare="dispatchlab.learning.methods.seed004.cli:compare",
+        load_policy="dispatchlab.learning.methods.seed004.method:policy_from_checkpoint",
+        leaderboard="dispatchlab.learning.methods.seed004.leaderboard:leaderboard_rows",
+    ),
 }
 
 

@@ -9,8 +9,9 @@ For every decision (normalized actions of the units, wind plants, storage and LS
 2. **repair** — the oracle's interval model (:func:`~dispatchlab.learning.envs.transmission.
    oracle.build_interval_model`: DC-OPF with PTDF line limits, each unit's ramp window, the SOC
    band, reserves of units and storage) with the reserve shortfall and the unplayable load
-   shedding (at buses without an LSE) fixed at 0, and its objective replaced by the squared
-   distance, in MW, to the proposal's physical set-points: Σ (p − p̂)² over unit outputs and
+   shedding (at buses without an LSE) fixed at 0, the interruptions capped at the proposal's,
+   and its objective replaced by the weighted squared distance, in MW, to the proposal's
+   physical set-points (:data:`WEIGHTS`): Σ w (p − p̂)² over unit outputs and
    reserve offers, wind outputs, storage charge and discharge (p̂ split by its sign), storage
    reserves, flexible-load moves and load interruptions. It is solved like the oracle (one QP
    per storage mode, Clarabel then HiGHS) and mapped back to actions by the oracle's own
@@ -50,6 +51,12 @@ def with_objective(m: LinearModel, cost: np.ndarray, quad: np.ndarray) -> Linear
         out.add_cons(name, b.index, sub.row, sub.col, sub.data, lb=row_lb[rows], ub=row_ub[rows])
     out.add_quadratic(np.flatnonzero(quad), quad[quad != 0])
     return out
+
+
+#: distance weights per block (1 elsewhere): spilling a MW of wind is 10× as far as moving a
+#: unit by one, so that a repair balances the schedule with the units, as the exact dispatch
+#: would, instead of curtailing wind (seed004's learned actors: 2.2 % curtailment otherwise)
+WEIGHTS = {"wind_p_mw": 10.0}
 
 
 class TransmissionSafetyLayer(SafetyLayer):
@@ -97,13 +104,19 @@ class TransmissionSafetyLayer(SafetyLayer):
         cols = {b: m.var_blocks[b].positions for b in target if b in m.var_blocks}
         cols["wind_p_mw"], cols["lse_p_mw"] = der[kinds == "wind"], der[kinds == "flexible_load"]
         cost, quad = np.zeros(m.n_cols), np.zeros(m.n_cols)
-        for block, pos in cols.items():  # (x − x̂)² = x² − 2x̂·x + const, i.e. ½·2·x² − 2x̂·x
-            quad[pos], cost[pos] = 2.0, -2.0 * target[block]
+        for block, pos in cols.items():  # w(x − x̂)² = w(x² − 2x̂·x + const)
+            w = WEIGHTS.get(block, 1.0)
+            quad[pos], cost[pos] = 2.0 * w, -2.0 * w * target[block]
         qp = with_objective(m, cost, quad)
         for short in ("reserve_shortfall_up_mw", "reserve_shortfall_down_mw"):
             qp.set_var_bounds(short, ub=0.0)  # the reserve is a hard constraint here
         shed_ub = qp.ub[qp.var_blocks["load_shed_mw"].positions]
         no_lse = eng.sys.lse_loads.sum(axis=0) == 0  # the env cannot shed there: unplayable
+        # a repair never interrupts more load than the proposal did: in MW² an interruption
+        # is as near as a unit's move, so without this cap the nearest feasible point sheds
+        # load at VOLL where a unit could ramp (seed004: +90 % day cost); if no unit can,
+        # the QP has no solution and the oracle's exact dispatch is the fallback
+        shed_ub = np.minimum(shed_ub, target["load_shed_mw"] + 1e-9)
         qp.set_var_bounds("load_shed_mw", ub=np.where(no_lse, 0.0, shed_ub))
         return qp, d
 

@@ -74,7 +74,7 @@ def perfect_foresight(engine, day: int) -> dict:
     """The day's perfect-foresight dispatch: objective ($), status and the unit schedule."""
     t0 = int(day) * engine.steps
     p0 = engine.start_output(t0)
-    m, d = horizon_model(engine, t0, engine.steps, p0, engine.sys.sto_e_init)
+    m, _ = horizon_model(engine, t0, engine.steps, p0, engine.sys.sto_e_init)
     sol = _solve_qp(m)
     ok = sol.status is Status.OPTIMAL
     g = len(engine.sys.gen_ids)

@@ -11,8 +11,9 @@
   *within one agent type*, the six thermal units, and on their *reserve-share head* (action
   dimensions 1–2: the share of up- and down-headroom offered). The policies are tanh-Gaussian
   with one σ (``exploration_noise``) in the pre-tanh space; tanh is invertible, so
-  KL(π_i ‖ π_j) is that of the Gaussians, ‖z_i − z_j‖² / 2σ². Pairs that share a task pull their reserve
-  offers together; the paper leaves the pairs' action space undefined (docs/methods/seed004.md).
+  KL(π_i ‖ π_j) is that of the Gaussians, ‖z_i − z_j‖² / 2σ². Pairs that share a task pull
+  their reserve offers together; the paper leaves the pairs' action space undefined
+  (docs/methods/seed004.md).
 * **Task mask** (:class:`TaskMask`): units i, j share a task when they sit in the same area (a
   load pocket, :func:`~.graph.regional_areas`), or both have |PTDF| ≥ ``ptdf_min`` on a line
   loaded above ``event_loading`` (a corridor), or — during a reserve or wind-ramp event — all

@@ -1,0 +1,91 @@
+"""``dispatchlab train seed004`` and ``dispatchlab compare seed004`` (docs/methods/seed004.md).
+
+Registered in :data:`dispatchlab.learning.methods.METHODS`; the commands only parse arguments
+and call :mod:`.method` and :mod:`.compare`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dispatchlab.cli_common import BAD_INPUT, bad_input
+from dispatchlab.learning.reduce.cli import config_with
+
+console = Console(width=None if sys.stdout.isatty() else 200)
+CHECKPOINT_OUT = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write.")
+SETS = typer.Option(None, "--set", help="Seed004Config field NAME=VALUE (repeatable).")
+CHECKPOINT = typer.Argument(..., help="A checkpoint written by `train seed004`.")
+CSV_OUT = typer.Option(None, "--out", "-o", help="Write the per-day CSV here.")
+
+
+def train(
+    seed: int = typer.Option(0, "--seed", "-s", help="Seeds torch, exploration, day draws."),
+    episodes: int = typer.Option(None, help="Training days (default: the config's, 1 200)."),
+    quick: bool = typer.Option(
+        False, "--quick", help="A small budget (< 60 s on 2 cores): a smoke run, not a result."
+    ),
+    out: Path = CHECKPOINT_OUT,
+    sets: list[str] | None = SETS,
+) -> None:
+    """Train seed004's DGCN + MASRL actors and critics on the training days; save a checkpoint."""
+    from dispatchlab.learning.methods.seed004.config import Seed004Config
+    from dispatchlab.learning.methods.seed004.method import TRAIN_DAYS, Seed004Trainer
+
+    overrides = config_with(Seed004Config, sets)  # parses and checks each NAME=VALUE
+    changes = {n: getattr(overrides, n) for n in (i.partition("=")[0] for i in sets or [])}
+    changes["seed"] = seed
+    if episodes is not None:
+        changes["episodes"] = episodes
+    try:
+        cfg = (Seed004Config.quick() if quick else Seed004Config()).replace(**changes)
+        trainer = Seed004Trainer(cfg)
+        summary = trainer.train_days(TRAIN_DAYS, cfg.episodes, log=console.print)
+    except BAD_INPUT as exc:
+        raise bad_input(exc) from exc
+    path = trainer.save(out or Path(f"seed004-seed{seed}.npz"))
+    stop = summary["stopped_early_at"]
+    note = f", stopped early at {stop} (flat curve)" if stop else ""
+    console.print(f"{summary['episodes']} episodes in {summary['train_s']:.0f} s{note}; {path}")
+
+
+def compare(
+    checkpoint: Path = CHECKPOINT,
+    split: str = typer.Option("test", help="Days of this split (train, validation, test, all)."),
+    days: int = typer.Option(None, help="Only the first this many days of the split."),
+    policies: str = typer.Option(
+        "learned,learned-raw,perfect,lookahead,oracle,mappo,maddpg,hold,random",
+        help="Comma-separated: learned (with the safety layer), learned-raw, perfect, "
+        "lookahead, oracle, mappo, maddpg, hold, random.",
+    ),
+    baseline_steps: int = typer.Option(20_000, help="Env steps of MAPPO / MADDPG training."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random policy and MARL baseline seed."),
+    out: Path = CSV_OUT,
+) -> None:
+    """Play the learned policy and its counterparts on the same days; print Tables 5–6."""
+    from dispatchlab.learning.methods.seed004.compare import CompareConfig, split_days, summarize
+    from dispatchlab.learning.methods.seed004.compare import compare as run_compare
+    from dispatchlab.learning.methods.seed004.method import load_trainer
+
+    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    try:
+        cfg = CompareConfig(policies=names, split=split, days=days, seed=seed,
+                            baseline_steps=baseline_steps)  # fmt: skip
+        trainer = load_trainer(checkpoint)
+        split_days(trainer, split)  # an unknown or empty split: one line, exit 2
+        table = run_compare(trainer, cfg, log=console.print)
+    except BAD_INPUT as exc:
+        raise bad_input(exc) from exc
+    if out:
+        table.to_csv(out, index=False)
+    summary = summarize(table)
+    view = Table(title=f"seed004 vs counterparts, {split} split, {checkpoint.name}")
+    view.add_column("policy", style="bold")
+    for col in summary.columns:
+        view.add_column(col, justify="right")
+    for name, row in summary.iterrows():
+        view.add_row(str(name), *(f"{v:,.4g}" for v in row.to_numpy(float)))
+    console.print(view)

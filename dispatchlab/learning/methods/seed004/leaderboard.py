@@ -1,0 +1,33 @@
+"""seed004's rows of the leaderboard, from ``benchmarks/bench_seed004_compare.py``'s output.
+
+``learned`` is played through the safety layer, ``learned-raw`` and the counterparts without
+it; ``gap_pct`` is the day cost's gap to perfect foresight (the counterpart)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dispatchlab.learning.leaderboard import rows_from_compare
+
+COMPARE_CSV = "seed004_compare.csv"
+RUNS_JSON = "seed004_compare_runs.json"
+
+
+def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
+    """The rows of seed004 (``docs/benchmarks`` holds its compare output)."""
+    results_dir = Path(results_dir)
+    table = pd.read_csv(results_dir / COMPARE_CSV)
+    table = table[table["policy"] != "perfect"]  # the reference itself
+    runs = json.loads((results_dir / RUNS_JSON).read_text())
+    train_s = {k: float(v) for k, v in runs.get("train_s", {}).items()}
+    return rows_from_compare(
+        table,
+        method="seed004",
+        env="transmission-dispatch",
+        counterpart="perfect",
+        shielded=("learned",),
+        train_s=train_s,
+    )

@@ -85,3 +85,18 @@ def test_causal_command_refuses_unknown_intervention():
     res = runner.invoke(_app(causal), ["causal", "--intervention", "weather"])
     assert res.exit_code == 2
     assert "unknown intervention 'weather'; use one of wind, load, lines" in _flat(res.output)
+
+
+def test_commands_are_registered_and_federated_train_checks_its_values():
+    from dispatchlab.cli import app
+
+    assert runner.invoke(app, ["privacy", "seed004", "--help"]).exit_code == 0
+    assert runner.invoke(app, ["causal", "seed004", "--help"]).exit_code == 0
+    for args, message in (
+        (["--sigma", "0"], "sigma (noise multiplier σ) must be > 0, got 0.0"),
+        (["--clip", "-1"], "clip (clipping norm C) must be > 0, got -1.0"),
+        (["--sample-rate", "1.5"], "sample_rate (q) must be in (0, 1], got 1.5"),
+    ):
+        res = runner.invoke(app, ["train", "seed004", "--federated", "--quick", *args])
+        assert res.exit_code == 2, res.output
+        assert message in _flat(res.output)

@@ -70,6 +70,9 @@ METHODS: dict[str, MethodSpec] = {
         compare="dispatchlab.learning.methods.seed004.cli:compare",
         load_policy="dispatchlab.learning.methods.seed004.method:policy_from_checkpoint",
         leaderboard="dispatchlab.learning.methods.seed004.leaderboard:leaderboard_rows",
+        # issue 19: privacy of a federated checkpoint, causal effects on the exact dispatch
+        privacy="dispatchlab.learning.methods.seed004.cli_privacy:privacy",
+        causal="dispatchlab.learning.methods.seed004.cli_privacy:causal",
     ),
 }
 

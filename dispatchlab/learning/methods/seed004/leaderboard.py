@@ -23,7 +23,7 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     table = table[table["policy"] != "perfect"]  # the reference itself
     runs = json.loads((results_dir / RUNS_JSON).read_text())
     train_s = {k: float(v) for k, v in runs.get("train_s", {}).items()}
-    return rows_from_compare(
+    rows = rows_from_compare(
         table,
         method="seed004",
         env="transmission-dispatch",
@@ -31,3 +31,8 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
         shielded=("learned",),
         train_s=train_s,
     )
+    if (results_dir / "seed004_privacy_days.csv").exists():  # federated agents per ε (issue 19)
+        from dispatchlab.learning.methods.seed004.privacy_study import federated_leaderboard_rows
+
+        rows = pd.concat([rows, federated_leaderboard_rows(results_dir)], ignore_index=True)
+    return rows

@@ -162,6 +162,6 @@ def federated_leaderboard_rows(results_dir) -> pd.DataFrame:
         table,
         method="seed004",
         env="transmission-dispatch",
-        counterpart="perfect-foresight multiperiod",
+        counterpart="perfect",
         train_s=train_s,
     )

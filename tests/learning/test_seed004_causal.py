@@ -97,3 +97,36 @@ def test_constant_treatment_is_refused():
         g_computation(data, contrast, "y", ["hour"], n_boot=2)
     with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
         g_computation(_synthetic(), contrast, "y", ["nope"], n_boot=2)
+
+
+def test_interventions_change_what_they_name():
+    from dispatchlab.cases.library import load_case
+    from dispatchlab.learning.methods.seed004.causal_data import intervene
+
+    case = load_case("ieee30-seed004")
+    ts = case.timeseries
+    loaded = intervene(case, "load").timeseries
+    np.testing.assert_allclose(loaded["load_p_mw"].to_numpy(), 1.1 * ts["load_p_mw"].to_numpy())
+    rated = intervene(case, "lines").branches["rate_a_mva"]
+    np.testing.assert_allclose(rated.to_numpy(), 0.9 * case.branches["rate_a_mva"].to_numpy())
+    windy = intervene(case, "wind", wind_mw=69.0).timeseries["der_p_max_mw"]
+    # 58, 42 and 38 MW plants share 69 MW by capacity: 29, 21, 19 MW in every interval
+    np.testing.assert_allclose(windy[[0, 1, 2]].to_numpy()[[0, 500]], [[29, 21, 19]] * 2)
+    with pytest.raises(ValueError, match="unknown intervention 'weather'; use one of wind"):
+        intervene(case, "weather")
+    with pytest.raises(ValueError, match=r"do\(wind\) needs a level wind_mw ≥ 0, got None"):
+        intervene(case, "wind")
+
+
+def test_exact_dispatch_table_and_a_simulated_effect():
+    from dispatchlab.cases.library import load_case
+    from dispatchlab.learning.methods.seed004.causal_data import dispatch_table, simulate_effect
+
+    case = load_case("ieee30-seed004")
+    day = dispatch_table(case, [80])
+    assert len(day) == 96 and set(day["congestion"].unique()) <= {0.0, 1.0}
+    assert day["line_stress_pct"].max() <= 100.0 + 1e-6
+    assert 30.0 < day["cost_usd_per_mwh"].mean() < 70.0  # fuel at 38–82 $/MWh, wind at 2
+    np.testing.assert_allclose(day["net_load_mw"], day["load_mw"] - day["wind_mw"])
+    diff = simulate_effect(case, [80], "load")
+    assert diff["cost_usd_per_mwh"].mean() > 0.5  # 10 % more load climbs the merit order

@@ -99,7 +99,10 @@ def _markdown(table: pd.DataFrame, scale: str, command: str, post_hoc: str) -> s
             f"{_fmt(r.loco_min)} … {_fmt(r.loco_max)} | {r.robustness_value:.2f} | "
             f"{_fmt(r.paper)} |"
         )
-    lines += ["", "## The paper's claims", "", *_verdicts(table), "", post_hoc, ""]
+    lines += ["", "## The paper's claims", "", *_verdicts(table), "", post_hoc, "",
+              "Why an estimate misses its simulated CI where it does: "
+              "[seed004 privacy and causality](../methods/seed004-privacy.md#estimated-against-"
+              "simulated).", ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -155,3 +155,30 @@ def test_split_and_config_errors(case) -> None:
         CompareConfig(policies=("learned", "qmx"))
     with pytest.raises(ValueError, match="temporal_kernel must be odd"):
         Seed004Config(temporal_kernel=2)
+
+
+def test_leaderboard_rows_come_from_the_committed_compare_output() -> None:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from dispatchlab.learning.leaderboard import COLUMNS
+    from dispatchlab.learning.methods.seed004.leaderboard import leaderboard_rows
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+    rows = leaderboard_rows(docs)
+    assert tuple(rows.columns) == COLUMNS
+    rows = rows.set_index("policy")
+    learned = rows.loc["learned"]
+    # docs/benchmarks/seed004_compare.md, Table 5: 6.64 % mean gap, 0 delivered violations
+    assert learned["gap_pct_mean"] == pytest.approx(6.643, abs=0.005)
+    assert (learned["seeds"], learned["days"]) == (2, 2)
+    assert learned["violations_delivered"] == 0
+    assert learned["violation_steps_raw"] == learned["repairs"] + learned["fallbacks"] == 384
+    assert (
+        rows.loc["lookahead", "gap_pct_mean"] < 0.05 and rows.loc["oracle", "gap_pct_mean"] < 0.05
+    )
+    assert rows.loc["abl-no-KL", "violation_steps_raw"] == 384  # played through the layer too
+    assert "perfect" not in rows.index  # the counterpart itself
+    board = pd.read_csv(docs / "leaderboard.csv")
+    assert len(board[board["method"] == "seed004"]) == len(rows)

@@ -212,3 +212,21 @@ def test_attack_input_errors():
         loss_threshold_attack([1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="non-member scores contain NaN"):
         loss_threshold_attack([1.0, 2.0], [1.0, float("nan")])
+
+
+def test_federated_leaderboard_rows_from_the_committed_benchmark():
+    from pathlib import Path
+
+    from dispatchlab.learning.leaderboard import COLUMNS
+    from dispatchlab.learning.methods.seed004.privacy_study import federated_leaderboard_rows
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+    rows = federated_leaderboard_rows(docs).set_index("policy")
+    assert tuple(rows.reset_index().columns) == COLUMNS
+    assert list(rows.index) == ["federated ε=∞", "federated ε=5.8", "federated ε=3.1",
+                                "federated ε=0.9"]  # fmt: skip
+    # docs/benchmarks/seed004_privacy.md: 2 seeds × 15 test days; non-private 4.8 % above
+    # perfect foresight, every private federation > 1 000 %
+    assert (rows["seeds"] == 2).all() and (rows["days"] == 15).all()
+    assert rows.loc["federated ε=∞", "gap_pct_mean"] == pytest.approx(4.818, abs=0.005)
+    assert (rows.drop(index="federated ε=∞")["gap_pct_mean"] > 1000).all()

@@ -75,9 +75,9 @@ def compare(
     split: str = typer.Option("test", help="Days of this split (train, validation, test, all)."),
     days: int = typer.Option(None, help="Only the first this many days of the split."),
     policies: str = typer.Option(
-        "learned,learned-raw,perfect,lookahead,oracle,mappo,maddpg,hold,random",
+        "learned,learned-raw,perfect,lookahead,oracle,cc-sced,mappo,maddpg,hold,random",
         help="Comma-separated: learned (with the safety layer), learned-raw, perfect, "
-        "lookahead, oracle, mappo, maddpg, hold, random.",
+        "lookahead, oracle, cc-sced, mappo, maddpg, hold, random.",
     ),
     baseline_steps: int = typer.Option(20_000, help="Env steps of MAPPO / MADDPG training."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random policy and MARL baseline seed."),

@@ -11,6 +11,10 @@ eq. 4's cost, the violations of eqs. 5–8) and the table has one row per (polic
 * ``lookahead`` — rolling 4-h look-ahead ED with the env's wind forecast
   (:func:`~.foresight.lookahead_schedule`, played by :func:`~.foresight.play_plan`);
 * ``oracle`` — the env's exact per-interval dispatch (``env.oracle()``, myopic);
+* ``cc-sced`` — chance-constrained SCED (``solve(case, "chance")``, ε = 0.05, PTDF line
+  limits, wind errors σ = 10 % of the interval's wind, correlation 0.3, optimized
+  participation factors) per interval; its unit outputs are played by
+  :func:`~.foresight.play_plan` with the storage idle, as the chance problem holds it;
 * ``mappo`` / ``maddpg`` — TorchRL's MAPPO and MADDPG from :mod:`dispatchlab.learning.agents`,
   trained here for ``baseline_steps`` env steps on the training days with the same seed;
 * ``hold`` — units keep their output, wind delivers all it has, storage idles, no LSE action;
@@ -35,8 +39,8 @@ from dispatchlab.learning.methods.seed004.foresight import lookahead_schedule, p
 from dispatchlab.learning.methods.seed004.masrl import hold_actions
 from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer
 
-POLICIES = ("learned", "learned-raw", "perfect", "lookahead", "oracle", "mappo", "maddpg",
-            "hold", "random")  # fmt: skip
+POLICIES = ("learned", "learned-raw", "perfect", "lookahead", "oracle", "cc-sced", "mappo",
+            "maddpg", "hold", "random")  # fmt: skip
 DEFAULT_POLICIES = POLICIES
 
 
@@ -123,8 +127,36 @@ def lookahead_policy(horizon: int) -> Callable:
     return decide
 
 
-def play_day(env, decide: Callable, day: int, safety: bool = False) -> dict:
-    """Play one day; the env's cost, violations and the safety layer's counts."""
+def cc_sced_policy(epsilon: float = 0.05) -> Callable:
+    """Chance-constrained SCED per interval, played by :func:`play_plan` (module docstring)."""
+    from dispatchlab import solve
+
+    def decide(env, obs):
+        eng = env.engine
+        t = int(eng.state.t[0])
+        # the chance constraints model no angle limits; the interval QP that plays the
+        # schedule (the env oracle's) keeps them
+        r = solve(eng.priced, "chance", epsilon=epsilon, network="ptdf", period=t,
+                  angle_limits=False)  # fmt: skip
+        acts = None
+        if r.optimal:
+            zero = np.zeros(len(eng.sys.sto_ids))
+            plan = {"gen_p_mw": r.gen["p_mw"].to_numpy(float), "storage_charge_mw": zero,
+                    "storage_discharge_mw": zero}  # fmt: skip
+            acts = play_plan(eng, plan)
+        if acts is None:
+            decide.fallbacks += 1
+            return oracle_policy(env, obs)
+        agents = eng.agents
+        return {n: np.asarray(acts[k][i], float) for k in KINDS for i, n in enumerate(agents[k])}
+
+    decide.fallbacks = 0
+    return decide
+
+
+def play_day(env, decide: Callable, day: int, safety: bool = False, record=None) -> dict:
+    """Play one day; the env's cost, violations and the safety layer's counts. ``record``: a
+    list that receives, per interval, the global state seen and the settled line flows."""
     obs, _ = env.reset(options={"day": int(day)})
     layer = TransmissionSafetyLayer(env) if safety else None
     cost = shed = curtailed = avail = over = 0.0
@@ -135,7 +167,10 @@ def play_day(env, decide: Callable, day: int, safety: bool = False) -> dict:
         if layer is not None:
             actions, _ = layer.filter(actions)
         spent += time.perf_counter() - t0
+        seen = env.state() if record is not None else None
         obs, _, _, _, infos = env.step(actions)
+        if record is not None:
+            record.append({"state": seen, "flow": env.engine.state.flow[0].copy()})
         info = next(iter(infos.values()))
         m = info["metrics"]
         cost += m["total_cost_usd"]
@@ -201,9 +236,22 @@ def compare(trainer, config: CompareConfig, log: Callable | None = None) -> pd.D
                 rows.append({"policy": name, "day": d, "cost_usd": pf, "violation_steps": 0,
                              "decision_ms": np.nan})  # fmt: skip
             continue
-        decide, safety, train_s = _decider(trainer, name, config, env)
+        try:
+            decide, safety, train_s = _decider(trainer, name, config, env)
+        except ValueError as err:  # a baseline that diverged in training (NaN actions)
+            if "non-finite" not in str(err):
+                raise
+            rows += [{"policy": name, "day": d, "cost_usd": np.nan, "violation_steps": 0,
+                      "failed": f"diverged in training: {err}"} for d in days]  # fmt: skip
+            continue
         for d in days:
-            row = play_day(env, decide, d, safety=safety)
+            try:
+                row = play_day(env, decide, d, safety=safety)
+            except ValueError as err:  # a diverged baseline (NaN actions): reported, not hidden
+                if "non-finite" not in str(err):
+                    raise
+                row = {"day": d, "cost_usd": np.nan, "violation_steps": env.engine.steps,
+                       "failed": f"non-finite actions: {err}"}  # fmt: skip
             rows.append({"policy": name, **row, "train_s": train_s})
         if log:
             log(f"{name}: {time.perf_counter() - t0:.0f} s")
@@ -226,6 +274,8 @@ def _decider(trainer, name: str, config: CompareConfig, env):
         return random_policy(config.seed), False, np.nan
     if name == "lookahead":
         return lookahead_policy(config.lookahead_h), False, np.nan
+    if name == "cc-sced":
+        return cc_sced_policy(0.05), False, np.nan
     policy = train_marl(trainer, name, config.baseline_steps, config.seed)
     return policy, False, policy.train_s
 

@@ -84,8 +84,9 @@ class Seed004Config:
 
     @classmethod
     def quick(cls, **changes) -> Seed004Config:
-        """A < 60 s budget on 2 cores: 64 days, a smaller graph and learning rate 1e-3 — a
-        smoke run that already beats hold (tests/learning/test_seed004.py), not a result."""
+        """A ≈ 40 s (CPU) budget: 8 demonstration days, 150 cloning steps, 16 RL days, a
+        32-wide graph over a look-back of 8, critic learning rate 1e-3 — a smoke run that
+        already beats hold (tests/learning/test_seed004_trained.py), not a result."""
         base = dict(
             learning_starts=8, graph_hidden=32, lookback=8, lr=1e-3,
             updates_per_step=0.125, actor_delay=150, actor_lr=1e-4,

@@ -21,14 +21,28 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     results_dir = Path(results_dir)
     table = pd.read_csv(results_dir / COMPARE_CSV)
     table = table[table["policy"] != "perfect"]  # the reference itself
+    table = table[table["cost_usd"].notna()]  # days of a baseline whose training diverged
     runs = json.loads((results_dir / RUNS_JSON).read_text())
     train_s = {k: float(v) for k, v in runs.get("train_s", {}).items()}
+    for info in runs.get("runs", []):  # the ablations' training times, per variant
+        for key, value in info.items():
+            if key.startswith("train_s_abl-"):
+                name = key[len("train_s_") :]
+                train_s[name] = train_s[f"{name}-raw"] = float(value)
+    policies = table["policy"].unique()
+    if "train_s" in table:  # the MARL baselines are trained inside compare
+        per_policy = table.groupby("policy")["train_s"].mean().dropna()
+        train_s = {**per_policy.to_dict(), **train_s}
+    # played through the safety layer: learned and each ablation's shielded variant
+    shielded = [
+        p for p in policies if p == "learned" or (p.startswith("abl-") and not p.endswith("-raw"))
+    ]
     rows = rows_from_compare(
         table,
         method="seed004",
         env="transmission-dispatch",
         counterpart="perfect",
-        shielded=("learned",),
+        shielded=shielded,
         train_s=train_s,
     )
     if (results_dir / "seed004_privacy_days.csv").exists():  # federated agents per ε (issue 19)

@@ -1,0 +1,411 @@
+"""seed004 (DGCN + MASRL) against its counterparts on the test days: Tables 5–6 at any scale.
+
+Defaults are the issue's scale (5 seeds, 1 200 training days, all 15 test days, 20 000 MARL
+baseline steps, three ablations). A reduced run (the committed page):
+
+    python benchmarks/bench_seed004_compare.py --seeds 2 --days 5 --episodes 24 \\
+        --baseline-steps 2000 --set demo_days=8 --set bc_steps=200
+
+writes docs/benchmarks/seed004_compare.{md,csv,png} and seed004_compare_runs.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+import dispatchlab as dl
+from dispatchlab.learning.envs.transmission.env import TransmissionDispatchEnv
+from dispatchlab.learning.methods.seed004 import graph
+from dispatchlab.learning.methods.seed004.compare import (
+    CompareConfig,
+    compare,
+    oracle_policy,
+    play_day,
+)
+from dispatchlab.learning.methods.seed004.config import Seed004Config
+from dispatchlab.learning.methods.seed004.method import TEST_DAYS, TRAIN_DAYS, Seed004Trainer
+from dispatchlab.solvers.network import dc_network
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+ABLATIONS = {
+    "abl-physical-A": {"residual_graph": False},
+    "abl-no-KL": {"kl_mask": False},
+    "abl-fixed-penalties": {"adaptive_penalties": False},
+}
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first … first + seeds − 1")
+    p.add_argument(
+        "--learned-only",
+        action="store_true",
+        help="skip the deterministic "
+        "counterparts (play them with `dispatchlab compare` and --merge the CSV)",
+    )
+    p.add_argument("--merge", default="", help="comma-separated output folders of runs with "
+                   "other seeds: write one page from all of them into --out")  # fmt: skip
+    p.add_argument("--days", type=int, default=len(TEST_DAYS), help="first N test days")
+    p.add_argument("--episodes", type=int, default=1200, help="training days per seed")
+    p.add_argument("--baseline-steps", type=int, default=20_000, help="MAPPO / MADDPG env steps")
+    p.add_argument("--ablations", default=",".join(ABLATIONS), help="comma-separated, or ''")
+    p.add_argument("--set", action="append", default=[], help="Seed004Config NAME=VALUE")
+    p.add_argument("--out", type=Path, default=OUT)
+    extra = "only play these deterministic counterparts (e.g. cc-sced) on the page's days"
+    p.add_argument("--extra", default="", help=extra)
+    return p.parse_args()
+
+
+def _config(args, seed: int, **extra) -> Seed004Config:
+    from dispatchlab.learning.reduce.cli import config_with
+
+    sets = config_with(Seed004Config, args.set)
+    changes = {i.partition("=")[0]: getattr(sets, i.partition("=")[0]) for i in args.set}
+    return Seed004Config(**{**changes, "seed": seed, "episodes": args.episodes, **extra})
+
+
+def _train(cfg: Seed004Config) -> Seed004Trainer:
+    trainer = Seed004Trainer(cfg)
+    trainer.train_days(TRAIN_DAYS, cfg.episodes)
+    return trainer
+
+
+def n1_ratio(case, flows: list[np.ndarray]) -> float:
+    """Share of intervals whose flows stay within rate_c under every listed branch outage
+    (DC, LODF: f_l + LODF_lk f_k)."""
+    net = dc_network(case)
+    pos = {b: i for i, b in enumerate(net.branch_ids)}
+    out = np.array([pos[b] for b in case.contingencies["element_id"]])
+    lodf = net.lodf_columns(out)  # (lines, outages)
+    rate_c = case.branches["rate_c_mva"].reindex(net.branch_ids).to_numpy(float)
+    ok = []
+    for f in flows:
+        post = f[:, None] + lodf * f[out][None, :]
+        post[out, np.arange(len(out))] = 0.0  # the outaged line carries nothing
+        ok.append(bool(np.all(np.abs(post) <= rate_c[:, None] + 1e-6)))
+    return float(np.mean(ok))
+
+
+def congestion_recall(trainer, records: list[dict], k: int = 5) -> tuple[float, int]:
+    """Mean recall of the oracle's binding lines among the k bus pairs whose learned weight
+    rose most over A_phys, over the intervals with a binding line; and their number."""
+    sys, L = trainer.sys, trainer.config.lookback
+    f_bus = np.argmax(sys.incident, axis=0)
+    t_bus = sys.incident.shape[0] - 1 - np.argmax(sys.incident[::-1], axis=0)
+    states = np.stack([r["state"] for r in records])
+    recalls = []
+    for i, r in enumerate(records):
+        binding = np.flatnonzero(np.abs(r["flow"]) >= sys.rate * (1 - 1e-4))
+        if len(binding) == 0:
+            continue
+        day_start = i - i % trainer.steps
+        idx = np.clip(np.arange(i - L + 1, i + 1), day_start, None)
+        with torch.no_grad():
+            adj = trainer.model.dgcn.adjacency(torch.as_tensor(states[idx][None]))[0].numpy()
+        delta = adj - trainer.model.dgcn.a_phys.numpy()
+        pairs = [(int(f_bus[b]), int(t_bus[b])) for b in binding]
+        recalls.append(graph.congestion_edge_recall(delta, pairs, k))
+    return (float(np.mean(recalls)) if recalls else float("nan")), len(recalls)
+
+
+def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
+    t0 = time.perf_counter()
+    trainer = _train(_config(args, seed))
+    info = {"seed": seed, "train_s": time.perf_counter() - t0, **trainer.summary()}
+    info.update(trainer.graph_report(days[:2]))
+    first = seed == 0 and not args.learned_only  # deterministic counterparts: once
+    names = ["learned", "learned-raw", "random", "mappo", "maddpg"]
+    names += ["perfect", "lookahead", "oracle", "cc-sced", "hold"] if first else []
+    cfg = CompareConfig(policies=tuple(names), days=len(days), seed=seed,
+                        baseline_steps=args.baseline_steps)  # fmt: skip
+    table = compare(trainer, cfg, log=print)
+    env = TransmissionDispatchEnv(case=trainer.case, split="test")
+    learned_rec, oracle_rec = [], []
+    for d in days:
+        play_day(env, trainer.policy(), d, safety=True, record=learned_rec)
+        play_day(env, oracle_policy, d, record=oracle_rec)
+    info["n1_ratio_learned"] = n1_ratio(trainer.case, [r["flow"] for r in learned_rec])
+    info["n1_ratio_oracle"] = n1_ratio(trainer.case, [r["flow"] for r in oracle_rec])
+    info["congestion_recall"], info["binding_intervals"] = congestion_recall(trainer, oracle_rec)
+    if seed == 0:  # the N-1-constrained SCED on every 8th test interval: the ratio's reference
+        case = trainer.case
+        sced = [dl.solve(case.at(d * 96 + k), "sced") for d in days for k in range(0, 96, 8)]
+        net_ids = dc_network(case).branch_ids
+        flows = [r.branch["p_mw"].reindex(net_ids).to_numpy() for r in sced if r.optimal]
+        info["n1_ratio_sced"] = n1_ratio(case, flows)
+    info["decision_ms_raw"] = float(table.loc[table.policy == "learned-raw", "decision_ms"].mean())
+    for name, change in ABLATIONS.items():
+        if name not in args.ablations.split(","):
+            continue
+        t1 = time.perf_counter()
+        abl = _train(_config(args, seed, **change))
+        info[f"train_s_{name}"] = time.perf_counter() - t1
+        info[f"graph_{name}"] = abl.graph_report(days[:2])
+        part = compare(abl, CompareConfig(policies=("learned", "learned-raw"), days=len(days)))
+        part["policy"] = part["policy"].map({"learned": name, "learned-raw": f"{name}-raw"})
+        table = pd.concat([table, part], ignore_index=True)
+    return table, info
+
+
+def table5(table: pd.DataFrame) -> pd.DataFrame:
+    """Per policy over seeds and days: the paper's Table 5 quantities and ours."""
+    g = table.groupby("policy", sort=False)
+    out = pd.DataFrame({
+        "cost_k_usd_per_day": g["cost_usd"].mean() / 1e3,
+        "cost_std_k_usd": g["cost_usd"].std(ddof=0) / 1e3,
+        "gap_to_pf_pct": g["gap_pct"].mean(),
+        "curtailment_pct": g["curtailment_pct"].mean(),
+        "overload_pct": g["overload_pct"].mean(),
+        "unserved_mwh_per_day": g["shed_mwh"].mean(),
+        "violation_steps": g["violation_steps"].sum(),
+        "repairs": g["repairs"].sum(min_count=1) if "repairs" in table else np.nan,
+        "fallbacks": g["fallbacks"].sum(min_count=1) if "fallbacks" in table else np.nan,
+        "decision_ms": g["decision_ms"].mean(),
+        "train_s": g["train_s"].mean() if "train_s" in table else np.nan,
+        "seeds": g["seed"].nunique(),
+        "failed_days": g["cost_usd"].apply(lambda x: int(x.isna().sum())),
+    })  # fmt: skip
+    return out
+
+
+def _fmt(df: pd.DataFrame) -> str:
+    """A markdown table (index first), numbers to 4 significant digits."""
+    df = df.reset_index()
+    cell = lambda v: f"{v:,.4g}" if isinstance(v, float | np.floating) else str(v)  # noqa: E731
+    rows = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    rows += ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join(rows)
+
+
+def _verdicts(t5: pd.DataFrame, infos: list[dict], case_mean_mw: float) -> list[str]:
+    L, c = t5.loc["learned"], t5["cost_k_usd_per_day"]
+    raw = t5.loc["learned-raw"]
+    lines = []
+    if "mappo" in t5.index:
+        ratio = c["learned"] / c["mappo"]
+        verdict = "reproduced" if ratio < 1 else "refuted"
+        lines.append(f"- **Ordering learned < MAPPO** (paper 468.9 < 474.6 k$/day, ratio 0.988): "
+                     f"ours {c['learned']:,.1f} vs {c['mappo']:,.1f} k$/day, ratio {ratio:.3f} — "
+                     f"{verdict} (MAPPO from learning/agents with a reduced budget, no "
+                     f"demonstrations; see the method page).")  # fmt: skip
+    lines.append(f"- **Curtailment 4.8 %, overload 0.30 %**: ours {L['curtailment_pct']:.2f} % "
+                 f"and {L['overload_pct']:.2f} % through the safety layer "
+                 f"({raw['curtailment_pct']:.2f} % / {raw['overload_pct']:.2f} % raw) — "
+                 f"different case scale; not comparable in absolute terms.")  # fmt: skip
+    if "abl-no-KL" in t5.index:
+        a, b = L["unserved_mwh_per_day"], t5.loc["abl-no-KL", "unserved_mwh_per_day"]
+        same = abs(b - a) <= max(0.1 * abs(a), 0.01)
+        verdict = ("no measurable effect at this budget" if same
+                   else "direction reproduced" if b > a else "not reproduced")  # fmt: skip
+        lines.append(f"- **KL ablation, unserved energy 5.8 → 15.1 MWh/day**: ours "
+                     f"{a:.3f} → {b:.3f} MWh/day (with the safety layer) — {verdict}.")  # fmt: skip
+    mean_mw = 468.9e3 / 63.9 / 24
+    lines.append(f"- **468.9 k$/day at 63.9 $/MWh** ⇒ {468.9e3 / 63.9:,.0f} MWh/day ⇒ "
+                 f"{mean_mw:.0f} MW mean load, above case30's 189.2 MW peak; our repaired case "
+                 f"has a {case_mean_mw:.0f} MW mean load on the test days, so only relative "
+                 f"numbers (gaps, ratios, ablation directions) are compared.")  # fmt: skip
+    gap, la = L["gap_to_pf_pct"], t5.loc["lookahead"] if "lookahead" in t5.index else None
+    lines.append(f"- **Target within 3 % of perfect foresight**: {gap:.2f} % (through the safety "
+                 f"layer), {raw['gap_to_pf_pct']:.2f} % raw — "
+                 f"{'met' if gap <= 3 else f'missed by {gap - 3:.2f} points'}.")  # fmt: skip
+    if la is not None:
+        ratio = c["learned"] / la["cost_k_usd_per_day"]
+        verdict = "met" if ratio <= 1 else f"missed by {100 * (ratio - 1):.2f} %"
+        lines.append(f"- **Target ≤ look-ahead ED**: {c['learned']:,.2f} vs "
+                     f"{la['cost_k_usd_per_day']:,.2f} k$/day — {verdict}.")  # fmt: skip
+    lines.append(f"- **0 delivered violations**: {int(L['violation_steps'])} violating intervals "
+                 f"delivered through the safety layer.")  # fmt: skip
+    ms = np.mean([i["decision_ms_raw"] for i in infos])
+    lines.append(f"- **≤ 5 ms per decision for 13 agents, DGCN included**: {ms:.2f} ms (raw "
+                 f"policy, one CPU thread, wall time on cores shared with other jobs; a "
+                 f"smoke run of this script at a quieter moment measured 2.3–2.7 ms with "
+                 f"look-back 8) — "
+                 f"{'met' if ms <= 5 else 'missed here'}; with the safety "
+                 f"layer {L['decision_ms']:.1f} ms (one QP per repaired decision).")  # fmt: skip
+    per_ep = np.mean([i["train_s"] / max(i["episodes"], 1) for i in infos])
+    full = per_ep * 1200 / 60
+    lines.append(f"- **Training ≤ 45 min per seed**: {per_ep:.2f} s per training day here "
+                 f"(wall time, the one-off demonstrations and cloning included, on 2 cores "
+                 f"shared with other jobs) ⇒ ≈ {full:.0f} min for 1 200 days (extrapolated, "
+                 f"not run) — {'met' if full <= 45 else 'not shown to be met'}.")  # fmt: skip
+    same = [k for k in ("abl-no-KL", "abl-fixed-penalties", "abl-physical-A") if k in t5.index
+            and abs(t5.loc[k, "gap_to_pf_pct"] - L["gap_to_pf_pct"]) < 0.05]  # fmt: skip
+    if same:
+        lines.append(f"- **Ablations**: {', '.join(same)} within 0.05 gap points of the full "
+                     "method here: at this budget the RL phase barely moves the cloned actors, "
+                     "so the KL term and the penalty weights (which act through it) cannot "
+                     "show an effect; the full-scale run is needed to judge them.")  # fmt: skip
+    return lines
+
+
+def write(table: pd.DataFrame, infos: list[dict], args, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "seed004_compare.csv", index=False)
+    t5 = table5(table)
+    abl = [p for p in t5.index if p.startswith("abl-")]
+    t6 = t5.loc[["learned", "learned-raw", *abl]]
+    graphs = pd.DataFrame([{"seed": i["seed"], "topology_consistency": i["topology_consistency"],
+                            "distance_correlation": i["distance_correlation"],
+                            "congestion_edge_recall_top5": i["congestion_recall"],
+                            "binding_intervals": i["binding_intervals"],
+                            "n1_ratio_learned": i["n1_ratio_learned"],
+                            "n1_ratio_oracle": i["n1_ratio_oracle"],
+                            "n1_ratio_sced_every_8th": i.get("n1_ratio_sced", np.nan),
+                            "mask_updates": i["mask_updates"],
+                            "stopped_early_at": i["stopped_early_at"]} for i in infos])  # fmt: skip
+    abl_graph = pd.DataFrame([{"seed": i["seed"], "variant": k[6:], **v} for i in infos
+                              for k, v in i.items() if k.startswith("graph_")])  # fmt: skip
+    tc = TransmissionDispatchEnv(split="test").engine
+    days = sorted(table["day"].unique())
+    mean_mw = float(np.mean([tc.sys.load_mw[d * 96 : (d + 1) * 96].sum(1).mean() for d in days]))
+    sets = "".join(f" --set {x}" for x in args.set)
+    cmd = (f"python benchmarks/bench_seed004_compare.py --seeds {args.seeds} --days {args.days} "
+           f"--episodes {args.episodes} --baseline-steps {args.baseline_steps}{sets}")  # fmt: skip
+    md = [
+        "# seed004: DGCN + MASRL against its counterparts (Tables 5–6 layout)",
+        "",
+        f"**Scale of this run (reduced):** {args.seeds} seed(s), {len(days)} test day(s) "
+        f"(days {days[0]}–{days[-1]}), {args.episodes} training days per seed, MARL baselines "
+        f"{args.baseline_steps} env steps, config overrides {args.set or 'none'}. Command: "
+        f"`{cmd}`. The issue's scale is the script's default: "
+        "`python benchmarks/bench_seed004_compare.py` (5 seeds, all 15 test days, 1 200 "
+        "training days, 20 000 baseline steps, three ablations). " + getattr(args, "note", ""),
+        "",
+        "Day cost is seed004 eq. 4 as the env scores it (fuel, reserve, carbon at 25 $/t, "
+        "curtailment at 20 $/MWh, unserved energy at VOLL); the gap is to the day's "
+        "perfect-foresight multi-period dispatch. `learned` = DGCN + MASRL through the "
+        "transmission safety layer; `learned-raw` = the same actors without it. Perfect "
+        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0). "
+        "`failed_days`: days a policy could not play (a MARL baseline whose training diverged "
+        "to NaN actions); its means are over the other days.",
+        "",
+        "## Table 5 — methods",
+        "",
+        _fmt(t5),
+        "",
+        "## Table 6 — ablations (same seeds and days)",
+        "",
+        _fmt(t6),
+        "",
+        "## Learned graph, congestion and N-1",
+        "",
+        "Topology consistency = share of the learned adjacency's off-diagonal weight on physical "
+        "branches; distance correlation = Spearman ρ of the learned edge weights with the "
+        "Thevenin electrical distance over all bus pairs; congestion-edge recall = share of the "
+        "oracle's binding lines among the 5 bus pairs whose learned weight rose most over "
+        "A_phys (a random pick scores 5/435 ≈ 1.1 %); N-1 ratio = share of delivered intervals "
+        "whose DC flows stay within rate_c under every one of the 38 listed branch outages (the "
+        "N-1-constrained SCED, `solve(case, 'sced')`, on every 8th test interval is the "
+        "reference; neither the env, its oracle nor the learned policy enforce N-1).",
+        "",
+        _fmt(graphs.set_index("seed")),
+        "",
+        _fmt(abl_graph.set_index(["seed", "variant"])) if len(abl_graph) else "",
+        "",
+        "## Claims and targets",
+        "",
+        *_verdicts(t5, infos, mean_mw),
+        "",
+        "The congestion index of the scenario labels is the LMP spread max λ − min λ ($/MWh) of "
+        "the interval's DC-OPF (docs/scenarios.md); the paper never defines it.",
+        "",
+        "![seed004](seed004_compare.png)",
+    ]
+    (out / "seed004_compare.md").write_text("\n".join(md) + "\n")
+    runs = {"train_s": {"learned": float(np.mean([i["train_s"] for i in infos])),
+                        "learned-raw": float(np.mean([i["train_s"] for i in infos]))},
+            "runs": infos,
+            "scale": vars(args) | {"out": str(args.out)}}  # fmt: skip
+    (out / "seed004_compare_runs.json").write_text(json.dumps(runs, indent=1, default=float))
+    _plot(t5, infos, out / "seed004_compare.png")
+
+
+def _plot(t5: pd.DataFrame, infos: list[dict], path: Path) -> None:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    gaps = t5["gap_to_pf_pct"].drop("perfect", errors="ignore").sort_values()
+    a.barh(gaps.index, np.maximum(gaps.to_numpy(), 1e-3), color="tab:blue")
+    a.set_xscale("log")
+    a.set_xlabel("gap to perfect foresight, % (log)")
+    a.set_title("day cost vs perfect foresight (test days)")
+    for i in infos:
+        curve = (
+            pd.Series(i.get("train_cost_curve_usd", []), dtype=float)
+            .rolling(8, min_periods=1)
+            .mean()
+            / 1e3
+        )
+        b.plot(curve.to_numpy(), label=f"seed {i['seed']}")
+    b.set_yscale("log")
+    b.set_xlabel("training day (episode)")
+    b.set_ylabel("day cost with exploration, k$ (rolling 8)")
+    b.set_title("training curve")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def add_counterparts(args) -> None:
+    """Play ``args.extra`` on the days of the existing page and rewrite it with their rows."""
+    table = pd.read_csv(args.out / "seed004_compare.csv")
+    runs = json.loads((args.out / "seed004_compare_runs.json").read_text())
+    names = tuple(args.extra.split(","))
+    trainer = Seed004Trainer(Seed004Config())  # only its case and perfect foresight are used
+    days = sorted(int(d) for d in table["day"].unique())
+    part = compare(trainer, CompareConfig(policies=names, days=len(days)), log=print)
+    part = part[part["day"].isin(days)]
+    table = pd.concat([table[~table["policy"].isin(names)], part], ignore_index=True)
+    scale = argparse.Namespace(**{**runs["scale"], "out": args.out, "set": runs["scale"]["set"]})
+    write(table, runs["runs"], scale, args.out)
+
+
+def merge(args) -> None:
+    """One page from the CSV and runs JSON of several folders (seeds run in parallel)."""
+    paths = [Path(d) for d in args.merge.split(",")]
+    dirs = [d for d in paths if d.is_dir()]
+    csvs = [d / "seed004_compare.csv" for d in dirs] + [p for p in paths if p.suffix == ".csv"]
+    table = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
+    runs = [json.loads((d / "seed004_compare_runs.json").read_text()) for d in dirs]
+    infos = sorted((i for r in runs for i in r["runs"]), key=lambda i: i["seed"])
+    scale = {**runs[0]["scale"], "seeds": len(infos), "out": args.out}
+    csv_parts = [p for p in paths if p.suffix == ".csv"]
+    if csv_parts:
+        scale["note"] = (f"Seeds ran as parallel processes (`--first-seed`, `--learned-only`) "
+                         f"merged with `--merge`; the deterministic counterparts come from "
+                         f"`dispatchlab compare seed004 CKPT --days {scale['days']} --policies "
+                         f"perfect,lookahead,oracle,cc-sced,hold -o det.csv`.")  # fmt: skip
+    write(table, infos, argparse.Namespace(**scale), args.out)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    args = _args()
+    if args.extra:
+        add_counterparts(args)
+        return
+    if args.merge:
+        merge(args)
+        return
+    days = list(TEST_DAYS[: args.days])
+    tables, infos = [], []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        table, info = run_seed(args, seed, days)
+        tables.append(table)
+        infos.append(info)
+        print(f"seed {seed} done: {info['train_s']:.0f} s training")
+        write(pd.concat(tables, ignore_index=True), infos, args, args.out)  # after every seed
+
+
+if __name__ == "__main__":
+    main()

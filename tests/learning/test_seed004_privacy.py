@@ -221,8 +221,9 @@ def test_federated_leaderboard_rows_from_the_committed_benchmark():
     from dispatchlab.learning.methods.seed004.privacy_study import federated_leaderboard_rows
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
-    rows = federated_leaderboard_rows(docs).set_index("policy")
-    assert tuple(rows.reset_index().columns) == COLUMNS
+    rows = federated_leaderboard_rows(docs)
+    assert tuple(rows.columns) == COLUMNS
+    rows = rows.set_index("policy")
     assert list(rows.index) == ["federated ε=∞", "federated ε=5.8", "federated ε=3.1",
                                 "federated ε=0.9"]  # fmt: skip
     # docs/benchmarks/seed004_privacy.md: 2 seeds × 15 test days; non-private 4.8 % above

@@ -13,7 +13,7 @@ from rich.text import Text
 from dispatchlab.cases.library import ENTRIES, list_cases, load_case
 from dispatchlab.cli_common import BAD_INPUT, bad_input, hide_flag_types
 from dispatchlab.learning.cli_envs import envs_app, evaluate_command
-from dispatchlab.learning.cli_methods import compare_app, train_app
+from dispatchlab.learning.cli_methods import causal_app, compare_app, privacy_app, train_app
 from dispatchlab.learning.reduce.cli import reduce_app
 from dispatchlab.sweep.cli import sweep_command as _sweep_command
 
@@ -145,6 +145,8 @@ app.command("evaluate")(evaluate_command)
 app.add_typer(reduce_app, name="reduce")  # dispatchlab/learning/reduce/cli.py
 app.add_typer(train_app, name="train")  # dispatchlab/learning/cli_methods.py (METHODS)
 app.add_typer(compare_app, name="compare")
+app.add_typer(privacy_app, name="privacy")  # METHODS entries with a `privacy` command
+app.add_typer(causal_app, name="causal")  # METHODS entries with a `causal` command
 
 
 def _periods(text: str) -> int | str:

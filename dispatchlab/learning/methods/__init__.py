@@ -14,7 +14,9 @@ What each entry must provide:
   counterparts on the same days and can write the per-day table (``--out``);
 * ``load_policy`` — ``(path, env_name) -> policy(env, observations) -> actions``;
 * ``leaderboard`` — ``(table: DataFrame, meta: dict) -> DataFrame``: the method's rows of
-  ``docs/benchmarks/leaderboard.csv`` from its compare output (see ``benchmarks/leaderboard.py``).
+  ``docs/benchmarks/leaderboard.csv`` from its compare output (see ``benchmarks/leaderboard.py``);
+* ``privacy`` / ``causal`` (optional) — typer command functions of ``dispatchlab privacy NAME
+  CKPT`` (ε and membership inference of a checkpoint) and ``dispatchlab causal NAME``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class MethodSpec:
     compare: str  #: "module:function", the typer command of ``dispatchlab compare NAME``
     load_policy: str  #: "module:function" (path, env_name) -> policy
     leaderboard: str | None = None  #: "module:function" (table, meta) -> leaderboard rows
+    #: "module:function", the typer command of ``dispatchlab privacy NAME CKPT`` (optional)
+    privacy: str | None = None
+    #: "module:function", the typer command of ``dispatchlab causal NAME`` (optional)
+    causal: str | None = None
 
 
 def _spec(name: str, **fields: Any) -> MethodSpec:
@@ -87,6 +93,9 @@ METHODS: dict[str, MethodSpec] = {
         envs=("transmission-dispatch",),
         counterpart="perfect-foresight multi-period dispatch",
         description="DGCN + MASRL (task-masked KL, adaptive penalties) for transmission dispatch",
+        # issue 19: privacy of a federated checkpoint, causal effects on the exact dispatch
+        privacy="dispatchlab.learning.methods.seed004.cli_privacy:privacy",
+        causal="dispatchlab.learning.methods.seed004.cli_privacy:causal",
     ),
 }
 

@@ -30,8 +30,19 @@ def train(
     ),
     out: Path = CHECKPOINT_OUT,
     sets: list[str] | None = SETS,
+    federated: bool = typer.Option(
+        False, "--federated", help="DP-FedAvg over the 3 regional clients (issue 19)."
+    ),
+    sigma: float = typer.Option(0.8, help="--federated: noise multiplier σ."),
+    non_private: bool = typer.Option(False, "--non-private", help="--federated: no noise/clip."),
+    clip: float = typer.Option(1.0, help="--federated: clipping norm C of a client update."),
+    rounds: int = typer.Option(50, help="--federated: communication rounds."),
+    sample_rate: float = typer.Option(1.0, help="--federated: client sampling rate q."),
+    episodes_per_round: int = typer.Option(8, help="--federated: days per client per round."),
 ) -> None:
-    """Train seed004's DGCN + MASRL actors and critics on the training days; save a checkpoint."""
+    """Train seed004's DGCN + MASRL actors and critics on the training days; save a checkpoint.
+    With --federated: by differentially private federated averaging over ieee30's three areas
+    (docs/methods/seed004-privacy.md)."""
     from dispatchlab.learning.methods.seed004.config import Seed004Config
     from dispatchlab.learning.methods.seed004.method import TRAIN_DAYS, Seed004Trainer
 
@@ -42,6 +53,13 @@ def train(
         changes["episodes"] = episodes
     try:
         cfg = (Seed004Config.quick() if quick else Seed004Config()).replace(**changes)
+        if federated:
+            from dispatchlab.learning.methods.seed004.cli_privacy import train_federated
+
+            train_federated(config=cfg, sigma=None if non_private else sigma, clip=clip,
+                            rounds=rounds, sample_rate=sample_rate,
+                            episodes_per_round=episodes_per_round, out=out)  # fmt: skip
+            return
         trainer = Seed004Trainer(cfg)
         summary = trainer.train_days(TRAIN_DAYS, cfg.episodes, log=console.print)
     except BAD_INPUT as exc:

@@ -37,7 +37,7 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     shielded = [
         p for p in policies if p == "learned" or (p.startswith("abl-") and not p.endswith("-raw"))
     ]
-    return rows_from_compare(
+    rows = rows_from_compare(
         table,
         method="seed004",
         env="transmission-dispatch",
@@ -45,3 +45,8 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
         shielded=shielded,
         train_s=train_s,
     )
+    if (results_dir / "seed004_privacy_days.csv").exists():  # federated agents per ε (issue 19)
+        from dispatchlab.learning.methods.seed004.privacy_study import federated_leaderboard_rows
+
+        rows = pd.concat([rows, federated_leaderboard_rows(results_dir)], ignore_index=True)
+    return rows

@@ -17,9 +17,18 @@ eq. 4's cost, the violations of eqs. 5–8) and the table has one row per (polic
   :func:`~.foresight.play_plan` with the storage idle, as the chance problem holds it;
 * ``mappo`` / ``maddpg`` — TorchRL's MAPPO and MADDPG from :mod:`dispatchlab.learning.agents`,
   trained here for ``baseline_steps`` env steps on the training days with the same seed;
+* ``interval-opf`` — interval-uncertainty OPF per interval, robust to both ends of the wind
+  forecast's 90 % interval (:func:`~.counterparts.interval_opf_policy`), played like ``cc-sced``;
+* ``deepopf`` / ``deepopf-raw`` — a DeepOPF-style MLP trained on the oracle's dispatch of
+  ``deepopf_days`` training days (:func:`~.counterparts.train_deepopf`), with / without the
+  safety layer's repair;
+* ``lstm-dispatch`` — LSTM wind forecast, the exact interval dispatch on it, then the safety
+  layer (:func:`~.counterparts.train_lstm`; its rows carry the forecast's validation MAE and
+  persistence's, ``forecast_mae_mw`` / ``persistence_mae_mw``);
 * ``hold`` — units keep their output, wind delivers all it has, storage idles, no LSE action;
 * ``random`` — uniform random actions.
 
+``decision_ms`` is the whole decision: featurizing, inference, the solves and the repair.
 ``gap_pct`` = 100 (cost − perfect-foresight cost) / perfect-foresight cost of the same day.
 """
 
@@ -40,7 +49,8 @@ from dispatchlab.learning.methods.seed004.masrl import hold_actions
 from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer
 
 POLICIES = ("learned", "learned-raw", "perfect", "lookahead", "oracle", "cc-sced", "mappo",
-            "maddpg", "hold", "random")  # fmt: skip
+            "maddpg", "hold", "random", "interval-opf", "deepopf", "deepopf-raw",
+            "lstm-dispatch")  # fmt: skip
 DEFAULT_POLICIES = POLICIES
 
 
@@ -54,6 +64,7 @@ class CompareConfig:
     seed: int = 0  #: random policy and the MARL baselines' training seed
     baseline_steps: int = 20_000  #: env steps of MAPPO / MADDPG training
     lookahead_h: int = 16  #: look-ahead horizon, intervals (16 × 15 min = 4 h)
+    deepopf_days: int = 10  #: training days of oracle dispatch the DeepOPF MLP learns from
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.policies) - set(POLICIES))
@@ -252,7 +263,7 @@ def compare(trainer, config: CompareConfig, log: Callable | None = None) -> pd.D
                     raise
                 row = {"day": d, "cost_usd": np.nan, "violation_steps": env.engine.steps,
                        "failed": f"non-finite actions: {err}"}  # fmt: skip
-            rows.append({"policy": name, **row, "train_s": train_s})
+            rows.append({"policy": name, **row, "train_s": train_s, **_extras(decide)})
         if log:
             log(f"{name}: {time.perf_counter() - t0:.0f} s")
     table = pd.DataFrame(rows)
@@ -276,8 +287,29 @@ def _decider(trainer, name: str, config: CompareConfig, env):
         return lookahead_policy(config.lookahead_h), False, np.nan
     if name == "cc-sced":
         return cc_sced_policy(0.05), False, np.nan
+    if name in ("interval-opf", "deepopf", "deepopf-raw", "lstm-dispatch"):
+        return _counterpart(trainer, name, config)
     policy = train_marl(trainer, name, config.baseline_steps, config.seed)
     return policy, False, policy.train_s
+
+
+def _counterpart(trainer, name: str, config: CompareConfig):
+    from dispatchlab.learning.methods.seed004 import counterparts as cp
+
+    if name == "interval-opf":
+        return cp.interval_opf_policy(), False, np.nan
+    if name == "lstm-dispatch":
+        policy = cp.train_lstm(trainer.case, seed=config.seed)
+        return policy, True, policy.train_s
+    policy = cp.train_deepopf(trainer.case, days=config.deepopf_days, seed=config.seed)
+    return policy, name == "deepopf", policy.train_s
+
+
+def _extras(decide) -> dict:
+    """Per-policy numbers a learned counterpart carries (forecast errors, fit error)."""
+    names = {"mae_mw": "forecast_mae_mw", "persistence_mae_mw": "persistence_mae_mw",
+             "fit_mae": "fit_mae"}  # fmt: skip
+    return {col: getattr(decide, a) for a, col in names.items() if hasattr(decide, a)}
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

@@ -28,7 +28,9 @@ eq. 4's cost, the violations of eqs. 5–8) and the table has one row per (polic
 * ``hold`` — units keep their output, wind delivers all it has, storage idles, no LSE action;
 * ``random`` — uniform random actions.
 
-``decision_ms`` is the whole decision: featurizing, inference, the solves and the repair.
+``violation_steps`` counts intervals with a violation, a balance mismatch within the safety
+layer's tolerance (1e-3 MW) not counted. ``decision_ms`` is the whole decision: featurizing,
+inference, the solves and the repair.
 ``gap_pct`` = 100 (cost − perfect-foresight cost) / perfect-foresight cost of the same day.
 """
 
@@ -46,7 +48,7 @@ from dispatchlab.learning.envs.transmission.engine import KINDS
 from dispatchlab.learning.envs.transmission.env import TransmissionDispatchEnv
 from dispatchlab.learning.methods.seed004.foresight import lookahead_schedule, play_plan
 from dispatchlab.learning.methods.seed004.masrl import hold_actions
-from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer
+from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer, significant
 
 POLICIES = ("learned", "learned-raw", "perfect", "lookahead", "oracle", "cc-sced", "mappo",
             "maddpg", "hold", "random", "interval-opf", "deepopf", "deepopf-raw",
@@ -188,7 +190,7 @@ def play_day(env, decide: Callable, day: int, safety: bool = False, record=None)
         shed += m["shed_mwh"]
         curtailed += m["curtailed_mwh"]
         over += m["overload_rate"]
-        viol_steps += int(sum(info["violations"].values()) > TOL)
+        viol_steps += int(sum(significant(info["violations"]).values()) > TOL)
         steps += 1
     t = env.engine.sys
     t0 = int(day) * env.engine.steps

@@ -38,6 +38,9 @@ from dispatchlab.learning.methods.seed004.method import TEST_DAYS, TRAIN_DAYS, S
 from dispatchlab.solvers.network import dc_network
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+DETERMINISTIC = ("perfect", "lookahead", "oracle", "cc-sced", "hold")
+#: counterparts.py's: trained once per run (seed 0), like the deterministic ones played once
+COUNTERPARTS = ("interval-opf", "deepopf", "deepopf-raw", "lstm-dispatch")
 ABLATIONS = {
     "abl-physical-A": {"residual_graph": False},
     "abl-no-KL": {"kl_mask": False},
@@ -127,7 +130,7 @@ def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
     info.update(trainer.graph_report(days[:2]))
     first = seed == 0 and not args.learned_only  # deterministic counterparts: once
     names = ["learned", "learned-raw", "random", "mappo", "maddpg"]
-    names += ["perfect", "lookahead", "oracle", "cc-sced", "hold"] if first else []
+    names += [*DETERMINISTIC, *COUNTERPARTS] if first else []
     cfg = CompareConfig(policies=tuple(names), days=len(days), seed=seed,
                         baseline_steps=args.baseline_steps)  # fmt: skip
     table = compare(trainer, cfg, log=print)
@@ -287,7 +290,14 @@ def write(table: pd.DataFrame, infos: list[dict], args, out: Path) -> None:
         "curtailment at 20 $/MWh, unserved energy at VOLL); the gap is to the day's "
         "perfect-foresight multi-period dispatch. `learned` = DGCN + MASRL through the "
         "transmission safety layer; `learned-raw` = the same actors without it. Perfect "
-        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0). "
+        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0); "
+        "so do the counterparts of `counterparts.py` (seed 0): interval-uncertainty OPF "
+        "(robust to the wind forecast's 90 % interval), the DeepOPF MLP trained on 10 days of "
+        "oracle dispatch (`deepopf` through the safety layer, `deepopf-raw` without it) and the "
+        "LSTM wind forecast followed by the exact dispatch and the safety layer "
+        "(`lstm-dispatch`). `decision_ms` includes featurizing, inference, solves and repair; "
+        "`violation_steps` does not count a balance mismatch ≤ 1e-3 MW (the safety layer's "
+        "tolerance; rows measured before it was introduced counted any mismatch). "
         "`failed_days`: days a policy could not play (a MARL baseline whose training diverged "
         "to NaN actions); its means are over the other days.",
         "",
@@ -366,8 +376,13 @@ def add_counterparts(args) -> None:
     part = compare(trainer, CompareConfig(policies=names, days=len(days)), log=print)
     part = part[part["day"].isin(days)]
     table = pd.concat([table[~table["policy"].isin(names)], part], ignore_index=True)
-    scale = argparse.Namespace(**{**runs["scale"], "out": args.out, "set": runs["scale"]["set"]})
-    write(table, runs["runs"], scale, args.out)
+    scale = {**runs["scale"], "out": args.out, "set": runs["scale"]["set"]}
+    note = (f"Rows {', '.join(names)} were added to the page afterwards by "
+            f"`python benchmarks/bench_seed004_compare.py --extra {','.join(names)}` (same days, "
+            f"seed 0).")  # fmt: skip
+    old = scale.get("note", "")
+    scale["note"] = old if note in old else f"{old} {note}".strip()
+    write(table, runs["runs"], argparse.Namespace(**scale), args.out)
 
 
 def merge(args) -> None:
@@ -384,7 +399,7 @@ def merge(args) -> None:
         scale["note"] = (f"Seeds ran as parallel processes (`--first-seed`, `--learned-only`) "
                          f"merged with `--merge`; the deterministic counterparts come from "
                          f"`dispatchlab compare seed004 CKPT --days {scale['days']} --policies "
-                         f"perfect,lookahead,oracle,cc-sced,hold -o det.csv`.")  # fmt: skip
+                         f"{','.join(DETERMINISTIC + COUNTERPARTS)} -o det.csv`.")  # fmt: skip
     write(table, infos, argparse.Namespace(**scale), args.out)
 
 

@@ -62,7 +62,9 @@ def _args() -> argparse.Namespace:
                    "other seeds: write one page from all of them into --out")  # fmt: skip
     p.add_argument("--days", type=int, default=len(TEST_DAYS), help="first N test days")
     p.add_argument("--episodes", type=int, default=1200, help="training days per seed")
-    p.add_argument("--baseline-steps", type=int, default=20_000, help="MAPPO / MADDPG env steps")
+    p.add_argument(
+        "--baseline-steps", type=int, default=20_000, help="MAPPO / MADDPG / QMIX env steps"
+    )
     p.add_argument("--ablations", default=",".join(ABLATIONS), help="comma-separated, or ''")
     p.add_argument("--set", action="append", default=[], help="Seed004Config NAME=VALUE")
     p.add_argument("--out", type=Path, default=OUT)
@@ -129,7 +131,7 @@ def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
     info = {"seed": seed, "train_s": time.perf_counter() - t0, **trainer.summary()}
     info.update(trainer.graph_report(days[:2]))
     first = seed == 0 and not args.learned_only  # deterministic counterparts: once
-    names = ["learned", "learned-raw", "random", "mappo", "maddpg"]
+    names = ["learned", "learned-raw", "random", "mappo", "maddpg", "qmix"]
     names += [*DETERMINISTIC, *COUNTERPARTS] if first else []
     cfg = CompareConfig(policies=tuple(names), days=len(days), seed=seed,
                         baseline_steps=args.baseline_steps)  # fmt: skip
@@ -373,7 +375,9 @@ def add_counterparts(args) -> None:
     names = tuple(args.extra.split(","))
     trainer = Seed004Trainer(Seed004Config())  # only its case and perfect foresight are used
     days = sorted(int(d) for d in table["day"].unique())
-    part = compare(trainer, CompareConfig(policies=names, days=len(days)), log=print)
+    steps = int(runs["scale"]["baseline_steps"])  # a MARL baseline (qmix): the page's budget
+    cfg = CompareConfig(policies=names, days=len(days), baseline_steps=steps)
+    part = compare(trainer, cfg, log=print)
     part = part[part["day"].isin(days)]
     table = pd.concat([table[~table["policy"].isin(names)], part], ignore_index=True)
     scale = {**runs["scale"], "out": args.out, "set": runs["scale"]["set"]}

@@ -69,5 +69,28 @@ def test_lstm_beats_persistence_and_dispatches_safely(env, oracle_day) -> None:
 def test_new_policies_are_valid_compare_names() -> None:
     cfg = CompareConfig(policies=("interval-opf", "deepopf", "deepopf-raw", "lstm-dispatch"))
     assert cfg.deepopf_days == 10
-    with pytest.raises(ValueError, match=r"unknown policies.*qmix"):
-        CompareConfig(policies=("qmix",))
+    with pytest.raises(ValueError, match=r"unknown policies.*qmx.*valid: .*qmix"):
+        CompareConfig(policies=("qmx",))
+
+
+def test_qmix_plays_grid_actions_through_a_discrete_view(env) -> None:
+    from dispatchlab.learning.methods.seed004.qmix_grid import (
+        GRID,
+        DiscreteTransmissionEnv,
+        to_box,
+        train_qmix,
+    )
+
+    view = DiscreteTransmissionEnv(env)
+    assert [view.action_space(a).n for a in ("gen_0", "wind_0", "storage_3", "lse_4")] == [
+        7, 4, 5, 5
+    ]  # fmt: skip
+    np.testing.assert_array_equal(to_box({"gen_2": 6, "lse_5": 0})["gen_2"], [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(to_box({"lse_5": 0})["lse_5"], [-1.0, -1.0])
+    policy = train_qmix(None, steps=200, seed=0)
+    env.reset(options={"day": 75})
+    acts = policy(env, env.reset(options={"day": 75})[0])
+    for a, v in acts.items():  # every action is a row of its kind's grid
+        assert any(np.array_equal(v, row) for row in GRID[a.split("_")[0]])
+    row = play_day(env, policy, 75)
+    assert np.isfinite(row["cost_usd"]) and row["cost_usd"] > 145_726  # above the oracle

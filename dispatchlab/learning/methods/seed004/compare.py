@@ -17,6 +17,7 @@ eq. 4's cost, the violations of eqs. 5–8) and the table has one row per (polic
   :func:`~.foresight.play_plan` with the storage idle, as the chance problem holds it;
 * ``mappo`` / ``maddpg`` — TorchRL's MAPPO and MADDPG from :mod:`dispatchlab.learning.agents`,
   trained here for ``baseline_steps`` env steps on the training days with the same seed;
+  ``qmix`` — the library's QMIX on a discretized action grid (:mod:`~.qmix_grid`), same budget;
 * ``interval-opf`` — interval-uncertainty OPF per interval, robust to both ends of the wind
   forecast's 90 % interval (:func:`~.counterparts.interval_opf_policy`), played like ``cc-sced``;
 * ``deepopf`` / ``deepopf-raw`` — a DeepOPF-style MLP trained on the oracle's dispatch of
@@ -51,7 +52,7 @@ from dispatchlab.learning.methods.seed004.masrl import hold_actions
 from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer, significant
 
 POLICIES = ("learned", "learned-raw", "perfect", "lookahead", "oracle", "cc-sced", "mappo",
-            "maddpg", "hold", "random", "interval-opf", "deepopf", "deepopf-raw",
+            "maddpg", "qmix", "hold", "random", "interval-opf", "deepopf", "deepopf-raw",
             "lstm-dispatch")  # fmt: skip
 DEFAULT_POLICIES = POLICIES
 
@@ -64,7 +65,7 @@ class CompareConfig:
     split: str = "test"  #: the env split whose days are played
     days: int | None = None  #: play only the first this many days of the split (None: all)
     seed: int = 0  #: random policy and the MARL baselines' training seed
-    baseline_steps: int = 20_000  #: env steps of MAPPO / MADDPG training
+    baseline_steps: int = 20_000  #: env steps of MAPPO / MADDPG / QMIX training
     lookahead_h: int = 16  #: look-ahead horizon, intervals (16 × 15 min = 4 h)
     deepopf_days: int = 10  #: training days of oracle dispatch the DeepOPF MLP learns from
 
@@ -291,6 +292,11 @@ def _decider(trainer, name: str, config: CompareConfig, env):
         return cc_sced_policy(0.05), False, np.nan
     if name in ("interval-opf", "deepopf", "deepopf-raw", "lstm-dispatch"):
         return _counterpart(trainer, name, config)
+    if name == "qmix":
+        from dispatchlab.learning.methods.seed004.qmix_grid import train_qmix
+
+        policy = train_qmix(trainer.case, config.baseline_steps, config.seed)
+        return policy, False, policy.train_s
     policy = train_marl(trainer, name, config.baseline_steps, config.seed)
     return policy, False, policy.train_s
 

@@ -1,7 +1,8 @@
 """seed004's rows of the leaderboard, from ``benchmarks/bench_seed004_compare.py``'s output.
 
 ``learned``, ``deepopf`` and ``lstm-dispatch`` are played through the safety layer,
-``learned-raw`` and the other counterparts without it; ``gap_pct`` is the day cost's gap to perfect foresight (the counterpart)."""
+``learned-raw`` and the other counterparts without it; ``gap_pct`` is the day cost's gap to
+perfect foresight (the counterpart)."""
 
 from __future__ import annotations
 

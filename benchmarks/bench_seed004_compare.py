@@ -38,6 +38,9 @@ from dispatchlab.learning.methods.seed004.method import TEST_DAYS, TRAIN_DAYS, S
 from dispatchlab.solvers.network import dc_network
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+DETERMINISTIC = ("perfect", "lookahead", "oracle", "cc-sced", "hold")
+#: counterparts.py's: trained once per run (seed 0), like the deterministic ones played once
+COUNTERPARTS = ("interval-opf", "deepopf", "deepopf-raw", "lstm-dispatch")
 ABLATIONS = {
     "abl-physical-A": {"residual_graph": False},
     "abl-no-KL": {"kl_mask": False},
@@ -59,7 +62,9 @@ def _args() -> argparse.Namespace:
                    "other seeds: write one page from all of them into --out")  # fmt: skip
     p.add_argument("--days", type=int, default=len(TEST_DAYS), help="first N test days")
     p.add_argument("--episodes", type=int, default=1200, help="training days per seed")
-    p.add_argument("--baseline-steps", type=int, default=20_000, help="MAPPO / MADDPG env steps")
+    p.add_argument(
+        "--baseline-steps", type=int, default=20_000, help="MAPPO / MADDPG / QMIX env steps"
+    )
     p.add_argument("--ablations", default=",".join(ABLATIONS), help="comma-separated, or ''")
     p.add_argument("--set", action="append", default=[], help="Seed004Config NAME=VALUE")
     p.add_argument("--out", type=Path, default=OUT)
@@ -126,8 +131,8 @@ def run_seed(args, seed: int, days: list[int]) -> tuple[pd.DataFrame, dict]:
     info = {"seed": seed, "train_s": time.perf_counter() - t0, **trainer.summary()}
     info.update(trainer.graph_report(days[:2]))
     first = seed == 0 and not args.learned_only  # deterministic counterparts: once
-    names = ["learned", "learned-raw", "random", "mappo", "maddpg"]
-    names += ["perfect", "lookahead", "oracle", "cc-sced", "hold"] if first else []
+    names = ["learned", "learned-raw", "random", "mappo", "maddpg", "qmix"]
+    names += [*DETERMINISTIC, *COUNTERPARTS] if first else []
     cfg = CompareConfig(policies=tuple(names), days=len(days), seed=seed,
                         baseline_steps=args.baseline_steps)  # fmt: skip
     table = compare(trainer, cfg, log=print)
@@ -287,7 +292,15 @@ def write(table: pd.DataFrame, infos: list[dict], args, out: Path) -> None:
         "curtailment at 20 $/MWh, unserved energy at VOLL); the gap is to the day's "
         "perfect-foresight multi-period dispatch. `learned` = DGCN + MASRL through the "
         "transmission safety layer; `learned-raw` = the same actors without it. Perfect "
-        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0). "
+        "foresight, look-ahead ED, oracle and hold are deterministic and run once (seed 0); "
+        "so do the counterparts of `counterparts.py` (seed 0): interval-uncertainty OPF "
+        "(robust to the wind forecast's 90 % interval), the DeepOPF MLP trained on 10 days of "
+        "oracle dispatch (`deepopf` through the safety layer, `deepopf-raw` without it) and the "
+        "LSTM wind forecast followed by the exact dispatch and the safety layer "
+        "(`lstm-dispatch`). `qmix` is the library's QMIX on a discretized action grid "
+        "(`qmix_grid.py`). `decision_ms` includes featurizing, inference, solves and repair; "
+        "`violation_steps` does not count a balance mismatch ≤ 1e-3 MW (the safety layer's "
+        "tolerance; rows measured before it was introduced counted any mismatch). "
         "`failed_days`: days a policy could not play (a MARL baseline whose training diverged "
         "to NaN actions); its means are over the other days.",
         "",
@@ -363,11 +376,18 @@ def add_counterparts(args) -> None:
     names = tuple(args.extra.split(","))
     trainer = Seed004Trainer(Seed004Config())  # only its case and perfect foresight are used
     days = sorted(int(d) for d in table["day"].unique())
-    part = compare(trainer, CompareConfig(policies=names, days=len(days)), log=print)
+    steps = int(runs["scale"]["baseline_steps"])  # a MARL baseline (qmix): the page's budget
+    cfg = CompareConfig(policies=names, days=len(days), baseline_steps=steps)
+    part = compare(trainer, cfg, log=print)
     part = part[part["day"].isin(days)]
     table = pd.concat([table[~table["policy"].isin(names)], part], ignore_index=True)
-    scale = argparse.Namespace(**{**runs["scale"], "out": args.out, "set": runs["scale"]["set"]})
-    write(table, runs["runs"], scale, args.out)
+    scale = {**runs["scale"], "out": args.out, "set": runs["scale"]["set"]}
+    note = (f"Rows {', '.join(names)} were added to the page afterwards by "
+            f"`python benchmarks/bench_seed004_compare.py --extra {','.join(names)}` (same days, "
+            f"seed 0).")  # fmt: skip
+    old = scale.get("note", "")
+    scale["note"] = old if note in old else f"{old} {note}".strip()
+    write(table, runs["runs"], argparse.Namespace(**scale), args.out)
 
 
 def merge(args) -> None:
@@ -384,7 +404,7 @@ def merge(args) -> None:
         scale["note"] = (f"Seeds ran as parallel processes (`--first-seed`, `--learned-only`) "
                          f"merged with `--merge`; the deterministic counterparts come from "
                          f"`dispatchlab compare seed004 CKPT --days {scale['days']} --policies "
-                         f"perfect,lookahead,oracle,cc-sced,hold -o det.csv`.")  # fmt: skip
+                         f"{','.join(DETERMINISTIC + COUNTERPARTS)} -o det.csv`.")  # fmt: skip
     write(table, infos, argparse.Namespace(**scale), args.out)
 
 

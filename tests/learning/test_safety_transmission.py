@@ -11,7 +11,11 @@ from dispatchlab.learning.envs import make_env
 from dispatchlab.learning.envs.transmission.oracle import solve_interval
 from dispatchlab.learning.safety import make_safety_layer
 from dispatchlab.learning.safety.base import TOL, total
-from dispatchlab.learning.safety.transmission import WEIGHTS, TransmissionSafetyLayer
+from dispatchlab.learning.safety.transmission import (
+    BALANCE_TOL_MW,
+    WEIGHTS,
+    TransmissionSafetyLayer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +139,24 @@ def test_a_failing_fallback_is_counted_not_hidden(layer, env, monkeypatch) -> No
     assert all(np.all(v == 0.0) for v in out.values())
     s = layer.stats
     assert (s.fallbacks, s.fallback_failed, s.delivered_violations) == (1, 1, 1)
+
+
+def test_a_mismatch_within_the_balance_tolerance_is_not_repaired() -> None:
+    env = make_env("transmission-dispatch", split="test")
+    env.reset(options={"day": 75})
+    layer = make_safety_layer("transmission-dispatch", env)
+    assert BALANCE_TOL_MW == 1e-3
+    best = layer.fallback()
+    ramp = env.engine.sys.ramp_up[1]  # unit 1 (not the slack) is 16 MW/interval
+    results = {}
+    for delta_mw in (1e-4, 1e-2):  # unit 1 scheduled delta_mw higher: the slack absorbs it
+        proposal = {a: v.copy() for a, v in best.items()}
+        proposal["gen_1"][0] += delta_mw / ramp
+        raw = env.evaluate(proposal)[1]["violations"]
+        assert raw["balance_mw"] == pytest.approx(delta_mw, rel=1e-5)
+        assert total(raw) - raw["balance_mw"] <= TOL  # nothing else is violated
+        results[delta_mw] = layer.filter(proposal)
+    assert results[1e-4][1] == "ok"  # 0.1 kW: delivered as it is
+    out, outcome = results[1e-2]  # 10 kW: repaired back to a balanced schedule
+    assert outcome == "repair"
+    assert env.evaluate(out)[1]["violations"]["balance_mw"] <= BALANCE_TOL_MW

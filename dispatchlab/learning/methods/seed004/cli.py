@@ -77,9 +77,11 @@ def compare(
     policies: str = typer.Option(
         "learned,learned-raw,perfect,lookahead,oracle,cc-sced,mappo,maddpg,hold,random",
         help="Comma-separated: learned (with the safety layer), learned-raw, perfect, "
-        "lookahead, oracle, cc-sced, mappo, maddpg, hold, random.",
+        "lookahead, oracle, cc-sced, mappo, maddpg, qmix (on an action grid), hold, random, "
+        "interval-opf, deepopf, "
+        "deepopf-raw, lstm-dispatch.",
     ),
-    baseline_steps: int = typer.Option(20_000, help="Env steps of MAPPO / MADDPG training."),
+    baseline_steps: int = typer.Option(20_000, help="Env steps of MAPPO / MADDPG / QMIX training."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random policy and MARL baseline seed."),
     out: Path = CSV_OUT,
 ) -> None:

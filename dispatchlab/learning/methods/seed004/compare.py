@@ -17,9 +17,21 @@ eq. 4's cost, the violations of eqs. 5–8) and the table has one row per (polic
   :func:`~.foresight.play_plan` with the storage idle, as the chance problem holds it;
 * ``mappo`` / ``maddpg`` — TorchRL's MAPPO and MADDPG from :mod:`dispatchlab.learning.agents`,
   trained here for ``baseline_steps`` env steps on the training days with the same seed;
+  ``qmix`` — the library's QMIX on a discretized action grid (:mod:`~.qmix_grid`), same budget;
+* ``interval-opf`` — interval-uncertainty OPF per interval, robust to both ends of the wind
+  forecast's 90 % interval (:func:`~.counterparts.interval_opf_policy`), played like ``cc-sced``;
+* ``deepopf`` / ``deepopf-raw`` — a DeepOPF-style MLP trained on the oracle's dispatch of
+  ``deepopf_days`` training days (:func:`~.counterparts.train_deepopf`), with / without the
+  safety layer's repair;
+* ``lstm-dispatch`` — LSTM wind forecast, the exact interval dispatch on it, then the safety
+  layer (:func:`~.counterparts.train_lstm`; its rows carry the forecast's validation MAE and
+  persistence's, ``forecast_mae_mw`` / ``persistence_mae_mw``);
 * ``hold`` — units keep their output, wind delivers all it has, storage idles, no LSE action;
 * ``random`` — uniform random actions.
 
+``violation_steps`` counts intervals with a violation, a balance mismatch within the safety
+layer's tolerance (1e-3 MW) not counted. ``decision_ms`` is the whole decision: featurizing,
+inference, the solves and the repair.
 ``gap_pct`` = 100 (cost − perfect-foresight cost) / perfect-foresight cost of the same day.
 """
 
@@ -37,10 +49,11 @@ from dispatchlab.learning.envs.transmission.engine import KINDS
 from dispatchlab.learning.envs.transmission.env import TransmissionDispatchEnv
 from dispatchlab.learning.methods.seed004.foresight import lookahead_schedule, play_plan
 from dispatchlab.learning.methods.seed004.masrl import hold_actions
-from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer
+from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer, significant
 
 POLICIES = ("learned", "learned-raw", "perfect", "lookahead", "oracle", "cc-sced", "mappo",
-            "maddpg", "hold", "random")  # fmt: skip
+            "maddpg", "qmix", "hold", "random", "interval-opf", "deepopf", "deepopf-raw",
+            "lstm-dispatch")  # fmt: skip
 DEFAULT_POLICIES = POLICIES
 
 
@@ -52,8 +65,9 @@ class CompareConfig:
     split: str = "test"  #: the env split whose days are played
     days: int | None = None  #: play only the first this many days of the split (None: all)
     seed: int = 0  #: random policy and the MARL baselines' training seed
-    baseline_steps: int = 20_000  #: env steps of MAPPO / MADDPG training
+    baseline_steps: int = 20_000  #: env steps of MAPPO / MADDPG / QMIX training
     lookahead_h: int = 16  #: look-ahead horizon, intervals (16 × 15 min = 4 h)
+    deepopf_days: int = 10  #: training days of oracle dispatch the DeepOPF MLP learns from
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.policies) - set(POLICIES))
@@ -177,7 +191,7 @@ def play_day(env, decide: Callable, day: int, safety: bool = False, record=None)
         shed += m["shed_mwh"]
         curtailed += m["curtailed_mwh"]
         over += m["overload_rate"]
-        viol_steps += int(sum(info["violations"].values()) > TOL)
+        viol_steps += int(sum(significant(info["violations"]).values()) > TOL)
         steps += 1
     t = env.engine.sys
     t0 = int(day) * env.engine.steps
@@ -252,7 +266,7 @@ def compare(trainer, config: CompareConfig, log: Callable | None = None) -> pd.D
                     raise
                 row = {"day": d, "cost_usd": np.nan, "violation_steps": env.engine.steps,
                        "failed": f"non-finite actions: {err}"}  # fmt: skip
-            rows.append({"policy": name, **row, "train_s": train_s})
+            rows.append({"policy": name, **row, "train_s": train_s, **_extras(decide)})
         if log:
             log(f"{name}: {time.perf_counter() - t0:.0f} s")
     table = pd.DataFrame(rows)
@@ -276,8 +290,34 @@ def _decider(trainer, name: str, config: CompareConfig, env):
         return lookahead_policy(config.lookahead_h), False, np.nan
     if name == "cc-sced":
         return cc_sced_policy(0.05), False, np.nan
+    if name in ("interval-opf", "deepopf", "deepopf-raw", "lstm-dispatch"):
+        return _counterpart(trainer, name, config)
+    if name == "qmix":
+        from dispatchlab.learning.methods.seed004.qmix_grid import train_qmix
+
+        policy = train_qmix(trainer.case, config.baseline_steps, config.seed)
+        return policy, False, policy.train_s
     policy = train_marl(trainer, name, config.baseline_steps, config.seed)
     return policy, False, policy.train_s
+
+
+def _counterpart(trainer, name: str, config: CompareConfig):
+    from dispatchlab.learning.methods.seed004 import counterparts as cp
+
+    if name == "interval-opf":
+        return cp.interval_opf_policy(), False, np.nan
+    if name == "lstm-dispatch":
+        policy = cp.train_lstm(trainer.case, seed=config.seed)
+        return policy, True, policy.train_s
+    policy = cp.train_deepopf(trainer.case, days=config.deepopf_days, seed=config.seed)
+    return policy, name == "deepopf", policy.train_s
+
+
+def _extras(decide) -> dict:
+    """Per-policy numbers a learned counterpart carries (forecast errors, fit error)."""
+    names = {"mae_mw": "forecast_mae_mw", "persistence_mae_mw": "persistence_mae_mw",
+             "fit_mae": "fit_mae"}  # fmt: skip
+    return {col: getattr(decide, a) for a, col in names.items() if hasattr(decide, a)}
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """seed004's rows of the leaderboard, from ``benchmarks/bench_seed004_compare.py``'s output.
 
-``learned`` is played through the safety layer, ``learned-raw`` and the counterparts without
-it; ``gap_pct`` is the day cost's gap to perfect foresight (the counterpart)."""
+``learned``, ``deepopf`` and ``lstm-dispatch`` are played through the safety layer,
+``learned-raw`` and the other counterparts without it; ``gap_pct`` is the day cost's gap to
+perfect foresight (the counterpart)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,13 @@ def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     if "train_s" in table:  # the MARL baselines are trained inside compare
         per_policy = table.groupby("policy")["train_s"].mean().dropna()
         train_s = {**per_policy.to_dict(), **train_s}
-    # played through the safety layer: learned and each ablation's shielded variant
+    # played through the safety layer: learned, each ablation's shielded variant, and the
+    # DeepOPF and LSTM counterparts (their proposals are repaired as the learned ones are)
+    through_layer = ("learned", "deepopf", "lstm-dispatch")
     shielded = [
-        p for p in policies if p == "learned" or (p.startswith("abl-") and not p.endswith("-raw"))
+        p
+        for p in policies
+        if p in through_layer or (p.startswith("abl-") and not p.endswith("-raw"))
     ]
     rows = rows_from_compare(
         table,

@@ -212,3 +212,12 @@ def test_top_level_names():
     assert len(dl.from_pandapower(net).buses) == 33
     report = dl.verify(dl.load_case("pglib/case5_pjm"), dl.solve("pglib/case5_pjm"))
     assert report.ok and report.summary()["violations"] == 0
+
+
+def test_evaluate_names_a_mistyped_policy():
+    line = _one_line_exit_2(
+        runner.invoke(app, ["evaluate", "voltage-control", "--policy", "greedy"])
+    )
+    assert line == (
+        "error: unknown policy 'greedy': use random, oracle or a trained method's checkpoint .npz"
+    )

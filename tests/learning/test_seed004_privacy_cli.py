@@ -110,3 +110,16 @@ def test_commands_are_registered_and_federated_train_checks_its_values():
         res = runner.invoke(app, ["train", "seed004", "--federated", "--quick", *args])
         assert res.exit_code == 2, res.output
         assert message in _flat(res.output)
+
+
+def test_federated_quick_shrinks_the_federation(monkeypatch):
+    import dispatchlab.learning.methods.seed004.cli_privacy as cli_privacy
+    from dispatchlab.cli import app
+
+    seen = []
+    monkeypatch.setattr(cli_privacy, "train_federated", lambda **kw: seen.append(kw))
+    for args in (["--quick"], ["--quick", "--rounds", "3"], []):
+        res = runner.invoke(app, ["train", "seed004", "--federated", *args])
+        assert res.exit_code == 0, res.output
+    got = [(kw["rounds"], kw["episodes_per_round"]) for kw in seen]
+    assert got == [(1, 2), (3, 2), (50, 8)]  # 50 rounds × 8 days is the federation

@@ -153,6 +153,14 @@ def test_truncated_or_missing_checkpoints(checkpoints):
             load_checkpoint(checkpoints[key])
     with pytest.raises(CheckpointError, match=r"missing\.npz does not exist"):
         load_checkpoint(checkpoints["missing"])
+    text = checkpoints["empty"].with_name("text.npz")
+    text.write_text("not an archive")
+    with pytest.raises(CheckpointError, match=r"\(neither \.npz nor \.npy: a pickle or another"):
+        load_checkpoint(text)
+    objects = checkpoints["empty"].with_name("objects.npz")
+    np.savez(objects, a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match=r"\(it holds pickled objects, never loaded; "):
+        load_checkpoint(objects)
     with pytest.raises(FileNotFoundError):  # still a FileNotFoundError for callers that ask
         load_checkpoint(checkpoints["missing"])
 
@@ -204,3 +212,12 @@ def test_top_level_names():
     assert len(dl.from_pandapower(net).buses) == 33
     report = dl.verify(dl.load_case("pglib/case5_pjm"), dl.solve("pglib/case5_pjm"))
     assert report.ok and report.summary()["violations"] == 0
+
+
+def test_evaluate_names_a_mistyped_policy():
+    line = _one_line_exit_2(
+        runner.invoke(app, ["evaluate", "voltage-control", "--policy", "greedy"])
+    )
+    assert line == (
+        "error: unknown policy 'greedy': use random, oracle or a trained method's checkpoint .npz"
+    )

@@ -76,8 +76,15 @@ def load_checkpoint(path: str | Path, method: str | None = None) -> tuple[dict, 
         with data:
             arrays = {k: data[k] for k in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        pickled = isinstance(err, ValueError) and "pickle" in str(err)
-        kind = "it holds pickled objects, never loaded" if pickled else "truncated, or not .npz"
+        # numpy says "pickled" both for object arrays inside an .npz and for any file that is
+        # neither .npz nor .npy (a text file too); only the first holds pickled objects for sure
+        msg = str(err) if isinstance(err, ValueError) else ""
+        if "Object arrays" in msg:
+            kind = "it holds pickled objects, never loaded"
+        elif "pickle" in msg:
+            kind = "neither .npz nor .npy: a pickle or another format, never unpickled"
+        else:
+            kind = "truncated, or not .npz"
         raise CheckpointError(
             f"{path}: not a dispatchlab checkpoint ({kind}; {type(err).__name__}: {err})"
         ) from err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -104,6 +105,10 @@ def evaluate_command(
 def _policy(policy: str, env: str):
     if policy in ("random", "oracle"):
         return policy
+    if Path(policy).suffix != ".npz" and not Path(policy).exists():  # a mistyped policy name
+        raise ValueError(
+            f"unknown policy {policy!r}: use random, oracle or a trained method's checkpoint .npz"
+        )
     from dispatchlab.learning.policies import load_policy
 
     return load_policy(policy, env)

@@ -239,3 +239,12 @@ def test_dqn_baseline_masks_the_same_joint_moves_and_plays() -> None:
     action = dqn.act(env)
     assert set(action) == set(env.possible_agents) and -0.3 <= action["svg15"][0] <= 0.3
     env.step(action)
+
+
+def test_compare_config_refuses_no_policy_unknown_policy_and_bad_days() -> None:
+    with pytest.raises(ValueError, match=r"no policy to play; known: learned"):
+        CompareConfig(policies=())
+    with pytest.raises(ValueError, match=r"unknown policies \['magic'\]"):
+        CompareConfig(policies=("learned", "magic"))
+    with pytest.raises(ValueError, match=r"days must be stress-set indices in 0…5, got \(6,\)"):
+        CompareConfig(days=(6,))

@@ -139,7 +139,6 @@ def test_learned_selector_beats_random_on_held_out_minutes_without_certificate(t
     bound = task.boundary()  # the last minute's tie ends, tracked by DDMM
     assert len(bound) == 10 and set(bound["flag"]) <= {"PQ", "PV", "coupled"}
     assert bound["vm_pu"].between(0.95, 1.05).all() and (bound["va_deg"].abs() < 10).all()
-    assert tiny.metrics["train_s"] < 60
 
 
 def test_checkpoint_round_trip_and_refusals(tiny, tmp_path, case):
@@ -189,12 +188,14 @@ def test_cli_compare_and_evaluate_run(tiny, tmp_path, case):
 
 
 @pytest.mark.slow
-def test_cli_train_quick_under_a_minute(tmp_path):
+def test_cli_train_quick_writes_a_loadable_checkpoint(tmp_path):
+    # the < 60 s budget of --quick is a timing: measured by benchmarks, not asserted here
     out = tmp_path / "q.npz"
     res = CliRunner().invoke(app, ["train", "seed003", "--quick", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    header = load_method(out).metrics
-    assert header["train_s"] < 60
+    back = load_method(out)
+    assert back.config == Seed003Config.quick()
+    assert np.isfinite(back.metrics["train_reward_curve"]).all()
 
 
 def test_env_zones_settable_per_step_and_bad_labels_refused(tiny):
@@ -221,6 +222,10 @@ def test_a_minute_beyond_the_profile_names_both_lengths(tiny):
         task.reset(0, 1440)
     with pytest.raises(ValueError, match=r"2000 minutes asked for; the profile has 1440"):
         compare(tiny, CompareConfig(minutes=2000, policies=("full",)), task)
+    with pytest.raises(ValueError, match=r"no day to play: days is empty"):
+        CompareConfig(days=())
+    with pytest.raises(ValueError, match=r"no policy to play; known: mlfacc"):
+        CompareConfig(policies=())
 
 
 def test_leaderboard_rows_come_from_the_committed_compare_output():

@@ -1,6 +1,6 @@
 """`privacy seed004 CKPT` on a federated checkpoint: ε from its header, the attack table, and
 the errors for a non-federated checkpoint, another case's checkpoint and a bad δ; `causal`
-refuses an unknown intervention."""
+refuses an unknown intervention; both refuse a bad --n-boot."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dispatchlab.learning.checkpoint import load_checkpoint, save_checkpoint
 from dispatchlab.learning.methods.seed004.cli_privacy import causal, privacy, train_federated
 from dispatchlab.learning.methods.seed004.config import Seed004Config
 from dispatchlab.learning.methods.seed004.federated import DaySplit
-from dispatchlab.learning.methods.seed004.privacy import epsilon
+from dispatchlab.learning.methods.seed004.privacy import epsilon, loss_threshold_attack
 
 runner = CliRunner()
 
@@ -87,6 +87,16 @@ def test_causal_command_refuses_unknown_intervention():
     assert "unknown intervention 'weather'; use one of wind, load, lines" in _flat(res.output)
 
 
+def test_a_bad_n_boot_is_named_before_any_work(tmp_path):
+    res = runner.invoke(_app(causal), ["causal", "--n-boot", "0"])
+    assert res.exit_code == 2
+    assert "n_boot (bootstrap resamples) must be ≥ 1, got 0" in _flat(res.output)
+    res = runner.invoke(_app(privacy), ["privacy", str(tmp_path / "x.npz"), "--n-boot", "-3"])
+    assert res.exit_code == 2 and "must be ≥ 1, got -3" in _flat(res.output)
+    with pytest.raises(ValueError, match=r"loss_threshold: n_boot .* must be ≥ 1, got 0"):
+        loss_threshold_attack([1.0, 2.0], [1.5, 3.0], n_boot=0)
+
+
 def test_commands_are_registered_and_federated_train_checks_its_values():
     from dispatchlab.cli import app
 
@@ -100,3 +110,16 @@ def test_commands_are_registered_and_federated_train_checks_its_values():
         res = runner.invoke(app, ["train", "seed004", "--federated", "--quick", *args])
         assert res.exit_code == 2, res.output
         assert message in _flat(res.output)
+
+
+def test_federated_quick_shrinks_the_federation(monkeypatch):
+    import dispatchlab.learning.methods.seed004.cli_privacy as cli_privacy
+    from dispatchlab.cli import app
+
+    seen = []
+    monkeypatch.setattr(cli_privacy, "train_federated", lambda **kw: seen.append(kw))
+    for args in (["--quick"], ["--quick", "--rounds", "3"], []):
+        res = runner.invoke(app, ["train", "seed004", "--federated", *args])
+        assert res.exit_code == 0, res.output
+    got = [(kw["rounds"], kw["episodes_per_round"]) for kw in seen]
+    assert got == [(1, 2), (3, 2), (50, 8)]  # 50 rounds × 8 days is the issue's federation

@@ -53,6 +53,8 @@ class CompareConfig:
         bad = [p for p in self.policies if p not in POLICIES]
         if bad:
             raise ValueError(f"unknown policies {bad}; known: {', '.join(POLICIES)}")
+        if not self.policies:  # an empty table would be a traceback in the summary
+            raise ValueError(f"no policy to play; known: {', '.join(POLICIES)}")
         n = len(STRESS_DAYS)
         if not self.days or any(not 0 <= d < n for d in self.days):
             raise ValueError(f"days must be stress-set indices in 0…{n - 1}, got {self.days}")

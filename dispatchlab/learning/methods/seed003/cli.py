@@ -22,7 +22,9 @@ CSV_OUT = typer.Option(None, "--out", "-o", help="Write the per-minute CSV here.
 
 def train(
     episodes: int = typer.Option(None, help="A2C episodes (default: the config's 3 000)."),
-    seed: int = typer.Option(0, "--seed", "-s", help="Seeds the partition search and A2C."),
+    seed: int = typer.Option(
+        0, "--seed", "-s", help="Seeds the partition search, A2C and the training days."
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="A small budget (< 60 s on 2 cores): a smoke run, not a result."
     ),

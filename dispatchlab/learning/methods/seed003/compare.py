@@ -52,6 +52,11 @@ class CompareConfig:
             raise ValueError(f"unknown policies {unknown}; known: {', '.join(POLICIES)}")
         if self.minutes < 1:
             raise ValueError(f"minutes must be ≥ 1, got {self.minutes}")
+        # an empty table would reach summarize's groupby as a KeyError traceback
+        if not self.days:
+            raise ValueError("no day to play: days is empty (--days must be ≥ 1)")
+        if not self.policies:
+            raise ValueError(f"no policy to play; known: {', '.join(POLICIES)}")
 
 
 def lf_rank(task, k: int) -> np.ndarray:

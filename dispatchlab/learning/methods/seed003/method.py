@@ -169,9 +169,10 @@ def _train(config: Seed003Config, log: Callable | None, progress: bool) -> Seed0
         rewards, teams, outs, values = [], [], [], []
         psi = relaxation_at(b * config.batch, config)
         for i in range(config.batch):
-            task.reset(
-                config.train_seed_offset + b * config.batch + i, minute_rng.integers(minutes)
-            )
+            # the day seed depends on config.seed (as seed000's): seeds draw other days, seed 0
+            # the same ones as before; every training day stays ≥ train_seed_offset
+            day = config.train_seed_offset + config.seed * 1_000_003 + b * config.batch + i
+            task.reset(day, minute_rng.integers(minutes))
             x = torch.as_tensor(task.features())
             out = net.forward_picks(x, task.groups, task.dist, greedy=False, generator=gen)
             team, _, each = task.reward(out["picks"].ravel())

@@ -59,8 +59,10 @@ class CausalStudyConfig:
         missing = sorted(set(self.test_days) - set(self.observed_days))
         if missing:
             raise ValueError(f"test days {missing} are not among the observed days")
-        if len(self.test_days) < 2 or self.n_boot < 1:
-            raise ValueError("need ≥ 2 test days and n_boot ≥ 1")
+        if len(self.test_days) < 2:
+            raise ValueError(f"need ≥ 2 test days, got {len(self.test_days)}")
+        if self.n_boot < 1:
+            raise ValueError(f"n_boot (bootstrap resamples) must be ≥ 1, got {self.n_boot}")
 
     @classmethod
     def quick(cls, **changes) -> CausalStudyConfig:

@@ -36,9 +36,13 @@ def train(
     sigma: float = typer.Option(0.8, help="--federated: noise multiplier σ."),
     non_private: bool = typer.Option(False, "--non-private", help="--federated: no noise/clip."),
     clip: float = typer.Option(1.0, help="--federated: clipping norm C of a client update."),
-    rounds: int = typer.Option(50, help="--federated: communication rounds."),
+    rounds: int | None = typer.Option(
+        None, help="--federated: communication rounds (default 50; 1 with --quick)."
+    ),
     sample_rate: float = typer.Option(1.0, help="--federated: client sampling rate q."),
-    episodes_per_round: int = typer.Option(8, help="--federated: days per client per round."),
+    episodes_per_round: int | None = typer.Option(
+        None, help="--federated: days per client per round (default 8; 2 with --quick)."
+    ),
 ) -> None:
     """Train seed004's DGCN + MASRL actors and critics on the training days; save a checkpoint.
     With --federated: by differentially private federated averaging over ieee30's three areas
@@ -56,9 +60,12 @@ def train(
         if federated:
             from dispatchlab.learning.methods.seed004.cli_privacy import train_federated
 
+            # --quick shrinks the federation too: 50 rounds × 8 days × 3 clients is no smoke run
+            rounds = rounds if rounds is not None else (1 if quick else 50)
+            per_round = episodes_per_round if episodes_per_round is not None else 2 if quick else 8
             train_federated(config=cfg, sigma=None if non_private else sigma, clip=clip,
                             rounds=rounds, sample_rate=sample_rate,
-                            episodes_per_round=episodes_per_round, out=out)  # fmt: skip
+                            episodes_per_round=per_round, out=out)  # fmt: skip
             return
         trainer = Seed004Trainer(cfg)
         summary = trainer.train_days(TRAIN_DAYS, cfg.episodes, log=console.print)

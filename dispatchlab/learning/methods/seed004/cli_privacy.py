@@ -44,6 +44,8 @@ def privacy(
     from dispatchlab.learning.methods.seed004.privacy import check_privacy_params, epsilon
     from dispatchlab.learning.methods.seed004.privacy_study import attack_table
 
+    if n_boot < 1:  # checked before the attack's work (np.percentile of no resample fails)
+        raise typer.BadParameter(f"must be ≥ 1, got {n_boot}", param_hint="--n-boot")
     try:
         check_privacy_params(delta=delta)
         header, _ = load_checkpoint(checkpoint, "seed004")
@@ -99,7 +101,10 @@ def causal(
     changes = {"interventions": (intervention,)}
     if n_boot is not None:
         changes["n_boot"] = n_boot
-    cfg = CausalStudyConfig.quick(**changes) if quick else CausalStudyConfig(**changes)
+    try:  # a bad --n-boot: one line naming it, exit 2 (not a traceback)
+        cfg = CausalStudyConfig.quick(**changes) if quick else CausalStudyConfig(**changes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--n-boot") from None
     effects, _ = causal_study(load_case("ieee30-seed004"), cfg, progress=console.print)
     table = Table("outcome", "estimated [95 % CI]", "simulated [95 % CI]", "placebo", "RV",
                   "paper", title=INTERVENTIONS[intervention])  # fmt: skip

@@ -212,6 +212,8 @@ def _scores_result(attack, members, nonmembers, *, n_boot, ci, seed) -> AttackRe
     for name, arr in (("member", members), ("non-member", nonmembers)):
         if not np.isfinite(arr).all():
             raise ValueError(f"{attack}: {name} scores contain NaN or inf")
+    if n_boot < 1:
+        raise ValueError(f"{attack}: n_boot (bootstrap resamples) must be ≥ 1, got {n_boot}")
     y = np.r_[np.ones(len(members)), np.zeros(len(nonmembers))]
     s = np.r_[members, nonmembers]
     rng = np.random.default_rng(seed)

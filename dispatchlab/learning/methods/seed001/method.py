@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
+from tqdm.auto import tqdm
 
 from dispatchlab.learning.agents.torchrl_common import AgentSpaces, sample_observations
 from dispatchlab.learning.agents.torchrl_replay import StratifiedReplayBuffer
@@ -232,7 +233,9 @@ def run_training(env, agent, config: Seed001Config, coach: list, log, val_env=No
     raw, _ = env.reset(seed=config.seed)
     sigma = config.exploration_noise
     best, best_state, val_curve = np.inf, None, []
-    for step in range(config.env_steps):
+    # a bar with the time left when the run logs (the CLI); silent in library use
+    steps = tqdm(range(config.env_steps), desc="seed001 train", unit="step", disable=log is None)
+    for step in steps:
         hour = env.core.t % HOURS
         act = agent.act(agent.scaler(agent.spaces.stack(raw)), sigma).numpy()
         out = diverged_step(env, agent.spaces.to_env(act), config)

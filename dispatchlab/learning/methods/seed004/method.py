@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from dispatchlab.learning.agents.torchrl_common import (
     AgentSpaces,
@@ -327,18 +328,22 @@ class Seed004Trainer(TrainerEvaluation):
             self.fit_scalers(days)
             self.demonstrate(days)
         left = int(episodes)
+        # a bar with the time left when the run logs (the CLI); silent in library use
+        bar = tqdm(total=left, desc="seed004 train", unit="day", disable=log is None)
         while left > 0:
             n = min(self.config.parallel_days, left)
             pick = self.rng.choice(days, n, replace=n > len(days))
             out = self._rollout(pick, mode="explore", learn=True)
             self._record(out)
             left -= n
+            bar.update(n)
             if log:
                 mean = out["cost"].sum(1).mean()
                 log(f"episode {self.episodes_done}: mean day cost {mean:,.0f} $")
             if self._flat():
                 self.stopped_early = self.episodes_done
                 break
+        bar.close()
         self.train_s += time.perf_counter() - t0
         return self.summary()
 

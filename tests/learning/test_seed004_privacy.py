@@ -214,20 +214,55 @@ def test_attack_input_errors():
         loss_threshold_attack([1.0, 2.0], [1.0, float("nan")])
 
 
-def test_federated_leaderboard_rows_from_the_committed_benchmark():
+def test_federated_leaderboard_rows_from_the_committed_benchmark(tmp_path):
     from pathlib import Path
+
+    import pandas as pd
 
     from dispatchlab.learning.leaderboard import COLUMNS
     from dispatchlab.learning.methods.seed004.privacy_study import federated_leaderboard_rows
 
-    docs = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
-    rows = federated_leaderboard_rows(docs)
+    with pytest.raises(FileNotFoundError, match=r"seed004_privacy_days\.csv: run benchmarks/"):
+        federated_leaderboard_rows(tmp_path)
+    # a synthetic seed004_privacy_days.csv in bench_seed004_privacy.py's columns: 2 seeds x 2
+    # days for ε = ∞, 1 seed x 2 days for ε = 0.9
+    cols = ["day", "cost_usd", "pf_cost_usd", "gap_pct", "reward", "violation_steps",
+            "decision_ms", "seed", "policy", "train_s"]  # fmt: skip
+    table = pd.DataFrame(
+        [
+            (75, 103.0, 100.0, 3.0, -1.0, 96, 1.0, 0, "federated ε=∞", 100.0),
+            (76, 101.0, 100.0, 1.0, -1.0, 0, 3.0, 0, "federated ε=∞", 100.0),
+            (75, 105.0, 100.0, 5.0, -1.0, 4, 2.0, 1, "federated ε=∞", 140.0),
+            (76, 107.0, 100.0, 7.0, -1.0, 0, 2.0, 1, "federated ε=∞", 140.0),
+            (75, 300.0, 100.0, 200.0, -9.0, 10, 1.0, 0, "federated ε=0.9", 90.0),
+            (76, 500.0, 100.0, 400.0, -9.0, 20, 1.0, 0, "federated ε=0.9", 90.0),
+        ],
+        columns=cols,
+    )
+    table.to_csv(tmp_path / "seed004_privacy_days.csv", index=False)
+    rows = federated_leaderboard_rows(tmp_path)
     assert tuple(rows.columns) == COLUMNS
-    rows = rows.set_index("policy")
-    assert list(rows.index) == ["federated ε=∞", "federated ε=5.8", "federated ε=3.1",
-                                "federated ε=0.9"]  # fmt: skip
-    # docs/benchmarks/seed004_privacy.md: 2 seeds × 15 test days; non-private 4.8 % above
-    # perfect foresight, every private federation > 1 000 %
-    assert (rows["seeds"] == 2).all() and (rows["days"] == 15).all()
-    assert rows.loc["federated ε=∞", "gap_pct_mean"] == pytest.approx(4.818, abs=0.005)
-    assert (rows.drop(index="federated ε=∞")["gap_pct_mean"] > 1000).all()
+    assert list(rows["policy"]) == ["federated ε=∞", "federated ε=0.9"]
+    inf, low = (rows.set_index("policy").loc[p] for p in rows["policy"])
+    assert (inf["seeds"], inf["days"], low["seeds"], low["days"]) == (2, 2, 1, 2)
+    assert inf["gap_pct_mean"] == pytest.approx(4.0)  # (3 + 1 + 5 + 7) / 4
+    assert inf["gap_pct_p99"] == pytest.approx(5.0 + 0.97 * 2.0)  # linear, rank 2.97
+    assert (inf["gap_pct_max"], low["gap_pct_max"]) == (7.0, 400.0)
+    assert low["gap_pct_p99"] == pytest.approx(200.0 + 0.99 * 200.0)
+    # played without the safety layer: raw = delivered violations, no repairs
+    assert (inf["violation_steps_raw"], inf["violations_delivered"], inf["repairs"]) == (
+        100,
+        100,
+        0,
+    )
+    assert (low["violation_steps_raw"], low["fallbacks"]) == (30, 0)
+    assert (inf["decision_ms"], inf["train_s"], low["train_s"]) == (2.0, 120.0, 90.0)
+    assert (inf["method"], inf["counterpart"]) == ("seed004", "perfect")
+
+    # the committed benchmark, whatever its numbers: one row per ε, the non-private one first
+    docs = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+    committed = federated_leaderboard_rows(docs)
+    assert tuple(committed.columns) == COLUMNS
+    assert committed["policy"].iloc[0] == "federated ε=∞"
+    assert committed["policy"].str.fullmatch(r"federated ε=(∞|\d+(\.\d+)?)").all()
+    assert committed["policy"].is_unique and (committed["repairs"] == 0).all()

@@ -47,7 +47,11 @@ import pandas as pd
 from dispatchlab.learning.envs.transmission.core import TOL
 from dispatchlab.learning.envs.transmission.engine import KINDS
 from dispatchlab.learning.envs.transmission.env import TransmissionDispatchEnv
-from dispatchlab.learning.methods.seed004.foresight import lookahead_schedule, play_plan
+from dispatchlab.learning.methods.seed004.foresight import (
+    lookahead_schedule,
+    oracle_policy,
+    play_plan,
+)
 from dispatchlab.learning.methods.seed004.masrl import hold_actions
 from dispatchlab.learning.safety.transmission import TransmissionSafetyLayer, significant
 
@@ -113,15 +117,6 @@ def random_policy(seed: int) -> Callable:
         return {a: rng.uniform(-1, 1, env.action_space(a).shape) for a in env.agents}
 
     return decide
-
-
-def oracle_policy(env, obs):
-    acts, *_ = env.engine.oracle(0)
-    if acts is None:
-        return {a: np.zeros(env.action_space(a).shape) for a in env.agents}
-    return {
-        n: np.asarray(acts[k][i], float) for k in KINDS for i, n in enumerate(env.engine.agents[k])
-    }
 
 
 def lookahead_policy(horizon: int) -> Callable:

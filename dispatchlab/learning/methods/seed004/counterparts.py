@@ -75,8 +75,7 @@ def wind_interval(engine, z: float = Z_90) -> tuple[np.ndarray, np.ndarray]:
 
 def interval_opf_policy(z: float = Z_90):
     """Robust per-interval dispatch against the wind interval (module docstring)."""
-    from dispatchlab.learning.methods.seed004.compare import oracle_policy
-    from dispatchlab.learning.methods.seed004.foresight import play_plan
+    from dispatchlab.learning.methods.seed004.foresight import oracle_policy, play_plan
 
     def decide(env, obs):
         eng = env.engine
@@ -104,7 +103,7 @@ def interval_opf_policy(z: float = Z_90):
 def oracle_samples(env, days: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """(global states, oracle actions concatenated in ``possible_agents`` order) of the oracle
     playing ``days``."""
-    from dispatchlab.learning.methods.seed004.compare import oracle_policy
+    from dispatchlab.learning.methods.seed004.foresight import oracle_policy
 
     xs, ys = [], []
     for day in days:
@@ -169,7 +168,7 @@ def train_lstm(case, lookback: int = 16, hidden: int = 32, epochs: int = 30, see
     import torch
 
     from dispatchlab.learning.envs.transmission.env import TransmissionDispatchEnv
-    from dispatchlab.learning.methods.seed004.compare import oracle_policy
+    from dispatchlab.learning.methods.seed004.foresight import oracle_policy
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)

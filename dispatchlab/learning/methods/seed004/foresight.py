@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from dispatchlab.learning.envs.transmission.core import deliverable_window
+from dispatchlab.learning.envs.transmission.engine import KINDS
 from dispatchlab.learning.envs.transmission.oracle import (
     _solve_qp,
     actions_from_solution,
@@ -143,3 +144,14 @@ def play_plan(engine, targets: dict[str, np.ndarray], rho: float = 1.0):
         return None
     acts, _ = actions_from_solution(m, sol, d, engine.sys, p_prev, soc)
     return acts
+
+
+def oracle_policy(env, obs):
+    """The env's per-interval oracle as a policy (zeros where it finds no dispatch); the
+    fallback of the look-ahead and forecast counterparts."""
+    acts, *_ = env.engine.oracle(0)
+    if acts is None:
+        return {a: np.zeros(env.action_space(a).shape) for a in env.agents}
+    return {
+        n: np.asarray(acts[k][i], float) for k in KINDS for i, n in enumerate(env.engine.agents[k])
+    }

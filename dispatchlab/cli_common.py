@@ -38,3 +38,17 @@ def hide_flag_types() -> None:
 
     display_type_rich._hides_flags = True  # type: ignore[attr-defined]
     option.display_type_rich = display_type_rich
+
+
+def summary_table(summary, title: str, label: str = "metric"):
+    """A rich table of a compare summary (rows: metrics, columns: policies), 4 significant
+    digits — what every ``dispatchlab compare METHOD`` prints."""
+    from rich.table import Table
+
+    view = Table(title=title)
+    view.add_column(label, style="bold")
+    for name in summary.index:
+        view.add_column(str(name), justify="right")
+    for col in summary.columns:
+        view.add_row(col, *(f"{v:,.4g}" for v in summary[col].to_numpy()))
+    return view

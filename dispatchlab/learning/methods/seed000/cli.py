@@ -10,9 +10,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input
+from dispatchlab.cli_common import BAD_INPUT, bad_input, summary_table
 from dispatchlab.learning.reduce.cli import config_with
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -92,12 +91,12 @@ def compare(
     if out:
         table.to_csv(out, index=False)
     summary = summarize(table)
-    view = Table(title=f"seed000 vs exact counterparts, {days} test day(s), {checkpoint.name}")
-    view.add_column("metric (over days)", style="bold")
-    for name in summary.index:
-        view.add_column(str(name), justify="right")
-    for col in summary.columns:
-        view.add_row(col, *(f"{v:,.4g}" for v in summary[col].to_numpy()))
-    console.print(view)
+    console.print(
+        summary_table(
+            summary,
+            f"seed000 vs exact counterparts, {days} test day(s), {checkpoint.name}",
+            "metric (over days)",
+        )
+    )
     if method.gcn is not None:
         console.print(f"price GCN on held-out states: {method.gcn.metrics}")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input
+from dispatchlab.cli_common import BAD_INPUT, bad_input, summary_table
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_OUT = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write.")
@@ -86,10 +85,8 @@ def compare(
     if out:
         table.to_csv(out, index=False)
     summary = summarize(table)
-    view = Table(title=f"seed003 ({case}), {days} day(s) × {minutes} minute(s), {checkpoint.name}")
-    view.add_column("metric", style="bold")
-    for name in summary.index:
-        view.add_column(str(name), justify="right")
-    for col in summary.columns:
-        view.add_row(col, *(f"{v:,.4g}" for v in summary[col].to_numpy()))
-    console.print(view)
+    console.print(
+        summary_table(
+            summary, f"seed003 ({case}), {days} day(s) × {minutes} minute(s), {checkpoint.name}"
+        )
+    )

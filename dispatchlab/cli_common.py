@@ -52,3 +52,8 @@ def summary_table(summary, title: str, label: str = "metric"):
     for col in summary.columns:
         view.add_row(col, *(f"{v:,.4g}" for v in summary[col].to_numpy()))
     return view
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """``"a, b,,c"`` → ``("a", "b", "c")``: the names of a ``--policies``-style option."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())

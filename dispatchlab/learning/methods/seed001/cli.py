@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input
+from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list
 from dispatchlab.learning.reduce.cli import config_with
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -111,7 +111,7 @@ def compare(
         raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
     cfg = method.config
     sets = day_sets(cfg.case, cfg.pool_seed, cfg.n_train, cfg.heldout_per_cluster)
-    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    names = comma_list(policies)
     try:
         ccfg = CompareConfig(sets.named(days), names, safety, seed, cfg.case, cfg.pool_seed)
     except (KeyError, ValueError) as exc:

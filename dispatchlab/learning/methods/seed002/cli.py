@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input
+from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_OUT = typer.Option(
@@ -80,7 +80,7 @@ def compare(
         methods = [load_method(p) for p in checkpoints]
     except (CheckpointError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
-    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    names = comma_list(policies)
     try:
         day_ids = tuple(int(d) for d in days.split(",")) if days else None
         kw = {"days": day_ids} if day_ids else {}

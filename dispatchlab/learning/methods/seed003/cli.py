@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input, summary_table
+from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list, summary_table
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_OUT = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write.")
@@ -72,7 +72,7 @@ def compare(
         method = load_method(checkpoint)
     except (CheckpointError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
-    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    names = comma_list(policies)
     try:
         cfg = CompareConfig(
             minutes=minutes, days=tuple(range(first_day, first_day + days)), policies=names,

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input
+from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list
 from dispatchlab.learning.reduce.cli import config_with
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -97,7 +97,7 @@ def compare(
     from dispatchlab.learning.methods.seed004.compare import compare as run_compare
     from dispatchlab.learning.methods.seed004.method import load_trainer
 
-    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    names = comma_list(policies)
     try:
         cfg = CompareConfig(policies=names, split=split, days=days, seed=seed,
                             baseline_steps=baseline_steps)  # fmt: skip

@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from dispatchlab.learning.leaderboard import COLUMNS
@@ -47,7 +48,10 @@ def markdown(board: pd.DataFrame) -> str:
         "`violation_steps_raw` counts decisions whose proposal violated a limit before any",
         "safety layer (for a policy played through the layer: those it repaired or replaced);",
         "`violations_delivered` counts steps delivered with a violation. `decision_ms` is end to",
-        "end per decision, `train_s` per training seed. Column definitions:",
+        "end per decision, `train_s` per training seed. A gap of `inf` means at least one",
+        "proposal was infeasible on its own (seed003: a DER selection that cannot meet the tie",
+        "limit until certification adds DERs back); the p99 column then shows how rare that is.",
+        "Column definitions:",
         "`dispatchlab.learning.leaderboard`.",
         "",
         "![gap to exact per policy](leaderboard.png)",
@@ -72,20 +76,30 @@ def table_lines(frame: pd.DataFrame) -> list[str]:
 
 
 def plot(board: pd.DataFrame, path: Path) -> None:
-    """Mean and max gap to exact per (method, policy), symmetric-log scale (random is far)."""
+    """Mean and max gap to exact per (method, policy), symmetric-log scale (random is far).
+
+    An infinite gap (a proposal infeasible on its own, e.g. seed003's selections that cannot
+    meet the tie limit before certification) has no bar and a ∞ ▶ at the right edge.
+    """
     labels = board["method"] + " · " + board["policy"]
+    mean, worst = board["gap_pct_mean"].to_numpy(float), board["gap_pct_max"].to_numpy(float)
+    finite = np.concatenate([mean[np.isfinite(mean)], worst[np.isfinite(worst)], [1.0]])
+    right = 3.0 * float(finite.max())
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(board) + 1.2))
-    y = range(len(board))
-    ax.barh(y, board["gap_pct_mean"], color="tab:blue", label="mean")
-    ax.scatter(board["gap_pct_max"], y, color="tab:red", marker="|", s=200, label="max")
+    y = np.arange(len(board))
+    ax.barh(y, np.where(np.isinf(mean), 0.0, mean), color="tab:blue", label="mean")
+    ax.scatter(np.where(np.isinf(worst), right, worst), y, color="tab:red", marker="|", s=200,
+               label="max")  # fmt: skip
+    for row in np.flatnonzero(np.isinf(mean) | np.isinf(worst)):
+        ax.annotate("∞ ▶", (right, row), ha="right", va="center", fontsize=8)
     ax.set_yticks(list(y), labels)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("gap to the exact counterpart (%), symlog; > 0 = worse")
-    low = float(min(board["gap_pct_mean"].min(), 0.0))
-    ax.set_xlim(left=-1.0 if low > -1.0 else 2.0 * low, right=3.0 * board["gap_pct_max"].max())
+    ax.set_xlabel("gap to the exact counterpart (%), symlog; > 0 = worse; ∞ = infeasible proposal")
+    low = float(min(np.nanmin(np.where(np.isfinite(mean), mean, 0.0)), 0.0))
+    ax.set_xlim(left=-1.0 if low > -1.0 else 2.0 * low, right=right)
     ax.invert_yaxis()
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

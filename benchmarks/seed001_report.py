@@ -27,15 +27,21 @@ PAPER = {  # Table 4: avg loss, avg voltage deviation, compliance %
     "grpo": (1.3487, 0.0387, 81.31),
 }
 WHY = {
-    "loss": "the learned actors trade loss for voltage: the in-band reward (5 per bus-hour, "
-    "≈ −3 960 a day at 1 p.u.) outweighs the loss term (4.4 $/MWh) a hundredfold, and the "
-    "kept actors inject more P than the optimum, whose set-points move few MW",
-    "total": "at this budget the actors (quick: 2 × 64, 40 training days) are near their "
-    "starting point or their best validation before a collapse; the voltage terms left on the "
-    "table are the in-band reward of buses the optimum holds at 1 p.u",
-    "decision": "an 11-agent forward pass and one radial power flow of the layer's verify are "
-    "≈ 1 ms each in Python; a decision the layer clips costs a second power flow, a repair an "
-    "Ipopt solve",
+    "loss": "the loss term (4.4 $/MWh) is small beside the in-band reward (5 per bus-hour, "
+    "≈ −3 960 a day at 1 p.u.), so the rewards the learners see barely rank losses; the learned "
+    "policies pay {lo:.1f}–{hi:.1f}× the optimum's loss cost",
+    "total": "the off-policy learners (the proposed method, MADDPG, DDPG, MASAC) are unstable "
+    "at this budget: {share:.0f} % of their greedy validations had a positive day cost "
+    "(over-voltage penalties above the whole in-band reward; learning curves); model "
+    "selection keeps the best actor seen, which is often the untrained 10 %-P one for the "
+    "counterparts (`untrained_kept`) while the proposed method, validated only after its "
+    "first update, keeps a trained one that can be far worse on a seed (`best_cost`)",
+    "budget": "the learners do not collapse on this case, but at this budget (40 training "
+    "days, 2 × 64 networks) the proposed method's best validation day cost stays {gap:.0f} % "
+    "above the 24-h optimum of its own training days (convergence table)",
+    "decision": "the 11-actor forward pass (TorchRL MultiAgentMLP under vmap) alone takes "
+    "≈ 1 ms in Python; the layer's verify adds a radial power flow, a clip a second one, a "
+    "repair an Ipopt solve (≈ 20 ms)",
 }
 
 
@@ -150,10 +156,25 @@ def claims(full: pd.DataFrame, conv: pd.DataFrame, exact_train: float | None) ->
     return lines
 
 
-def targets(full: pd.DataFrame) -> list[str]:
+def collapsed_share(curves: dict, case: str) -> float:
+    """Share of the off-policy learners' greedy validations (proposed, MADDPG, DDPG, MASAC)
+    with a positive day cost: the over-voltage penalties outweigh the whole in-band reward."""
+    costs = [c for (k, s, n), v in curves.items() if k == case and s >= 0
+             and n in ("learned", "maddpg", "ddpg", "masac") for _, c in v]  # fmt: skip
+    return float(np.mean(np.array(costs) > 0)) if costs else float("nan")
+
+
+def targets(full: pd.DataFrame, curves: dict, case: str) -> list[str]:
     """Issue 16's targets for the proposed method, met or missed, by how much, why."""
     t = table4(full)
     ex, le = t.loc["exact-day"], t.loc["learned"]
+    ratio = t.loc[list(LEARNED), "avg_loss_cost"] / ex["avg_loss_cost"]
+    why_loss = WHY["loss"].format(lo=ratio.min(), hi=ratio.max())
+    share, ex_train = collapsed_share(curves, case), curves.get((case, -1, "exact-day"))
+    why_total = WHY["total"].format(share=100 * share)
+    if share < 0.1 and ex_train:  # no collapse: the budget, measured on the training days
+        best = convergence(curves, case, 0).loc["learned", "best_cost"]
+        why_total = WHY["budget"].format(gap=100 * (best / ex_train[0][1] - 1) * -1)
 
     def mark(ok: bool) -> str:
         return "**met**" if ok else "**missed**"
@@ -167,10 +188,10 @@ def targets(full: pd.DataFrame) -> list[str]:
         f"- 0 delivered violations after safety: {int(le['delivered'])} — "
         f"{mark(le['delivered'] == 0)}.",
         f"- Loss cost within 3 % of the 24-h optimum: {dl:+.0f} % — {mark(abs(dl) <= 3)}"
-        + ("" if abs(dl) <= 3 else f" by {abs(dl) - 3:.0f} points: {WHY['loss']}."),
+        + ("" if abs(dl) <= 3 else f" by {abs(dl) - 3:.0f} points: {why_loss}."),
         f"- Total cost within 5 % of the 24-h optimum: {gap:+.2f} % mean (p99 "
         f"{le['gap_pct_p99']:.1f} %, max {le['gap_pct_max']:.1f} %) — {mark(gap <= 5)}"
-        + ("" if gap <= 5 else f" by {gap - 5:.2f} points: {WHY['total']}."),
+        + ("" if gap <= 5 else f" by {gap - 5:.2f} points: {why_total}."),
         f"- Decision ≤ 1 ms on CPU: {ms:.2f} ms with safety, {le['decision_ms_no_safety']:.2f} "
         f"ms without — {mark(ms <= 1)}" + ("" if ms <= 1 else f" ({ms:.1f}×): {WHY['decision']}."),
         f"- Training ≤ 30 min/seed on 2 cores: {tr:.0f} s — {mark(tr <= 1800)} (at the "
@@ -199,7 +220,13 @@ def section(frame: pd.DataFrame, curves: dict, case: str, learning_starts: int) 
                   markdown(conv), ""]  # fmt: skip
     ex = curves.get((case, -1, "exact-day"))
     lines += [f"### {case}: paper claims", "", *claims(full, conv, ex[0][1] if ex else None)]
-    lines += ["", f"### {case}: targets of issue 16 (proposed method)", "", *targets(full), ""]
+    lines += [
+        "",
+        f"### {case}: targets of issue 16 (proposed method)",
+        "",
+        *targets(full, curves, case),
+        "",
+    ]
     return lines
 
 
@@ -256,7 +283,8 @@ def plot(full: pd.DataFrame, curves: dict) -> None:
     mean = seeds.groupby(["policy", "case"]).mean().unstack()
     std = seeds.groupby(["policy", "case"]).std(ddof=0).unstack()
     mean.plot.bar(ax=axes[0], yerr=std, capsize=2)
-    axes[0].set_ylabel("gap to 24-h optimum, % (safety on; ± std over seeds)")
+    axes[0].set_ylabel("gap to 24-h optimum, % (± std over seeds)")
+    axes[0].set_title("mean gap, safety on", fontsize=9)
     for ax, case in zip(axes[1:], cases, strict=True):
         for name in LEARNED:
             runs = [np.array(v, float) for (c, s, n), v in curves.items()
@@ -266,12 +294,12 @@ def plot(full: pd.DataFrame, curves: dict) -> None:
                 ax.plot(runs[0][:n, 0], np.median([r[:n, 1] for r in runs], axis=0), label=name)
         ex = curves.get((case, -1, "exact-day"))
         if ex:
-            best = ex[0][1]
-            ax.axhline(best, color="k", ls="--", label="24-h optimum")
-            ax.set_ylim(1.02 * best, 0.75 * best)  # negative costs; a collapse leaves the top
-        ax.set_title(case, fontsize=9)
+            ax.axhline(ex[0][1], color="k", ls="--", label="24-h optimum")
+        # linear where the policies compete (≈ −4 000 … 0), logarithmic for the collapses
+        ax.set_yscale("symlog", linthresh=5e3)
+        ax.set_title(f"{case}: validation (median over seeds)", fontsize=9)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("median greedy day cost (off the top: collapsed)")
+        ax.set_ylabel("greedy day cost (symlog beyond ±5 000)")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(OUT / "seed001_compare.png", dpi=110)

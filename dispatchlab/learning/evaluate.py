@@ -117,7 +117,7 @@ def summarize(steps: pd.DataFrame) -> pd.DataFrame:
         if "oracle_objective" in frame:
             row["oracle_objective_mean"] = frame["oracle_objective"].mean()
         if "safety" in frame:
-            for outcome in ("ok", "repair", "fallback", "fallback-failed"):
+            for outcome in ("ok", "clip", "repair", "fallback", "fallback-failed"):
                 row[f"safety_{outcome.replace('-', '_')}"] = int((frame["safety"] == outcome).sum())
         out.append(row)
     return pd.DataFrame(out)

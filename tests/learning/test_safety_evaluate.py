@@ -42,7 +42,7 @@ def test_safety_layer_cuts_the_random_policys_violations(name: str) -> None:
     # what is still delivered with a violation is exactly what the layer reported as failed
     assert bad_safe.tolist() == (safe["safety"] == "fallback-failed").tolist()
     row = summarize(safe).iloc[0]
-    counts = [row[f"safety_{k}"] for k in ("ok", "repair", "fallback", "fallback_failed")]
+    counts = [row[f"safety_{k}"] for k in ("ok", "clip", "repair", "fallback", "fallback_failed")]
     assert sum(counts) == len(safe) and row["safety_ok"] < len(safe)
 
 

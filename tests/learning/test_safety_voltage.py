@@ -1,5 +1,6 @@
-"""The voltage-control safety layer: pass, project (against an independent SLSQP projection on
-the env's own power flow), fall back, and count a fallback that fails."""
+"""The voltage-control safety layer: pass, clip onto the device box, project (against an
+independent SLSQP projection on the env's own power flow), fall back, and count a fallback that
+fails."""
 
 from __future__ import annotations
 
@@ -48,10 +49,26 @@ def test_box_violation_is_clipped_onto_the_box(layer) -> None:
     assert viol["voltage_band_pu"] == 0.0
     assert viol["p_bounds_mw"] + viol["ramp_mw"] == pytest.approx(0.05 * c.has_p.sum())
     out, outcome = layer.filter(layer.action(p_req, q_req))
-    assert outcome == "repair"
+    # the env's own projection, counted as a clip and not as a repair
+    assert outcome == "clip"
+    assert (layer.stats.clipped, layer.stats.repaired, layer.stats.fallbacks) == (1, 0, 0)
+    assert layer.stats.repaired_share == 1.0
     p, q = layer.setpoints(out)
     np.testing.assert_allclose(p, b["p_hi"], atol=1e-6)
     np.testing.assert_allclose(q, 0.0, atol=1e-6)
+
+
+def test_box_and_band_violation_is_repaired_not_clipped(layer) -> None:
+    """Below the P window as well as below the band: clipping alone leaves the band violated,
+    so the NLP projection repairs it."""
+    proposal = _low_voltage(layer)
+    p_req, q_req = layer.setpoints(proposal)
+    p_req = p_req - 0.05 * layer.core.has_p
+    viol = layer.verify(layer.action(p_req, q_req))
+    assert viol["voltage_band_pu"] > 0.04 and viol["p_bounds_mw"] + viol["ramp_mw"] > 0.0
+    out, outcome = layer.filter(layer.action(p_req, q_req))
+    assert outcome == "repair" and total(layer.verify(out)) <= TOL
+    assert (layer.stats.clipped, layer.stats.repaired) == (0, 1)
 
 
 def _slsqp_projection(layer, p_hat, q_hat, x0):

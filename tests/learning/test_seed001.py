@@ -247,3 +247,25 @@ def test_grpo_advantages_are_group_normalized_rewards_to_go() -> None:
     np.testing.assert_allclose(adv, [[0.0, 0.0], [1.0, -1.0], [1.0, -1.0]])
     with pytest.raises(ValueError, match="group_size must be ≥ 2"):
         GRPOConfig(group_size=1)
+
+
+def test_env_cost_and_solver_terms_share_one_loss_coefficient(days) -> None:
+    """The env charges c_loss per p.u. of loss (10 MVA base), the distflow objective per MW:
+    with ``coefficients(env)`` a day's summed env step costs equal ``seed001_terms``' total
+    (the online fluctuation term sums to the paper's exactly), loss term included."""
+    from dispatchlab.learning.methods.seed001.compare import coefficients, hold_action
+    from dispatchlab.solvers.distribution.objectives import seed001_terms
+
+    env = make_day_env(CFG, days.test, noise=False)
+    assert coefficients(env)["c_loss"] == pytest.approx(44.0 / 10.0)
+    env.reset(seed=0, options={"day": days.test[0]})
+    cost, vms, loss_mw = 0.0, [], []
+    while env.agents:
+        *_, infos = env.step(hold_action(env))
+        metrics = next(iter(infos.values()))["metrics"]
+        cost += metrics["cost"]
+        vms.append(env.core.vm[0].copy())
+        loss_mw.append(metrics["loss_mw"])
+    terms = seed001_terms(np.array(vms), np.array(loss_mw), coefficients=coefficients(env))
+    assert terms["total"] == pytest.approx(cost, rel=1e-9)
+    assert terms["loss_cost"] == pytest.approx(4.4 * sum(loss_mw)) and terms["loss_cost"] > 1.0

@@ -9,11 +9,16 @@ own action format, and returns the actions to apply and what happened:
    MWh; 0 = within the limit) the environment would report if ``actions`` were applied from the
    current state, computed by the same physics the environment steps with (its power flow, its
    energy update). A proposal whose total is ≤ :data:`TOL` is delivered unchanged ("ok").
-2. **repair** (:meth:`SafetyLayer.repair`) — a feasible action near the proposal, by the exact
+2. **clip** (:meth:`SafetyLayer.clip_to_box`, optional) — when the proposal only leaves the
+   device box and the environment's own projection onto that box is feasible, that projection
+   (what the environment would apply anyway); counted as "clip", apart from repairs, so a
+   policy that merely asks for more than is available is not reported as repaired. A layer
+   without a ``clip_to_box`` goes straight to the repair.
+3. **repair** (:meth:`SafetyLayer.repair`) — a feasible action near the proposal, by the exact
    solver of that family (the smallest change by the family's measure), or ``None`` when the
    solver finds none. The repaired action is verified again by :meth:`verify` here, never
    trusted ("repair").
-3. **fall back** (:meth:`SafetyLayer.fallback`) — the exact oracle's action for the current state
+4. **fall back** (:meth:`SafetyLayer.fallback`) — the exact oracle's action for the current state
    (``env.oracle()``), also verified ("fallback"). A fallback that still violates a limit is
    delivered as the best available and counted as "fallback-failed" and in
    ``SafetyStats.delivered_violations``: never hidden.
@@ -34,7 +39,7 @@ from typing import Any, ClassVar, Literal
 
 TOL = 1e-6  #: total violation magnitude accepted as zero (p.u., MW, MVA, MWh)
 
-Outcome = Literal["ok", "repair", "fallback", "fallback-failed"]
+Outcome = Literal["ok", "clip", "repair", "fallback", "fallback-failed"]
 
 
 @dataclass
@@ -43,6 +48,7 @@ class SafetyStats:
 
     decisions: int = 0
     passed: int = 0  #: the proposal was feasible as it was
+    clipped: int = 0  #: outside the device box only; the env's own box projection applied
     repaired: int = 0  #: fixed by the repair
     fallbacks: int = 0  #: replaced by the exact dispatch (whether or not that was feasible)
     fallback_failed: int = 0  #: of ``fallbacks``, those whose oracle action still violated
@@ -56,8 +62,10 @@ class SafetyStats:
 
     @property
     def repaired_share(self) -> float:
-        """Share of decisions the layer changed (repairs + fallbacks), 0 when none were made."""
-        return (self.repaired + self.fallbacks) / self.decisions if self.decisions else 0.0
+        """Share of decisions the layer changed (clips + repairs + fallbacks), 0 when none
+        were made."""
+        changed = self.clipped + self.repaired + self.fallbacks
+        return changed / self.decisions if self.decisions else 0.0
 
 
 def total(violations: dict[str, float]) -> float:
@@ -83,6 +91,11 @@ class SafetyLayer(ABC):
     def repair(self, actions: Any, violations: dict[str, float]) -> Any | None:
         """A feasible action near ``actions`` (exact solver), or ``None`` when none is found."""
 
+    def clip_to_box(self, actions: Any, violations: dict[str, float]) -> Any | None:
+        """The environment's own projection of ``actions`` onto the device box when that is
+        all the proposal needs, else ``None`` (the default: no clip step)."""
+        return None
+
     def fallback(self) -> Any:
         """The exact oracle's action for the current state."""
         return self.env.oracle(time_limit=self.time_limit).action
@@ -94,21 +107,28 @@ class SafetyLayer(ABC):
         viol = self.verify(actions)
         outcome: Outcome = "ok"
         if total(viol) > TOL:
-            fixed = self.repair(actions, viol)
-            if fixed is not None and total(self.verify(fixed)) <= TOL:
-                actions, outcome = fixed, "repair"
-            else:
-                actions = self.fallback()
-                bad = total(self.verify(actions)) > TOL
-                outcome = "fallback-failed" if bad else "fallback"
+            actions, outcome = self._correct(actions, viol)
         self._count(outcome)
         self.stats.repair_s += time.perf_counter() - t0
         return actions, outcome
+
+    def _correct(self, actions: Any, viol: dict[str, float]) -> tuple[Any, Outcome]:
+        """Clip, else repair, else fall back; every candidate verified again here."""
+        clipped = self.clip_to_box(actions, viol)
+        if clipped is not None and total(self.verify(clipped)) <= TOL:
+            return clipped, "clip"
+        fixed = self.repair(actions, viol)
+        if fixed is not None and total(self.verify(fixed)) <= TOL:
+            return fixed, "repair"
+        actions = self.fallback()
+        return actions, "fallback-failed" if total(self.verify(actions)) > TOL else "fallback"
 
     def _count(self, outcome: Outcome) -> None:
         s = self.stats
         if outcome == "ok":
             s.passed += 1
+        elif outcome == "clip":
+            s.clipped += 1
         elif outcome == "repair":
             s.repaired += 1
         else:

@@ -6,14 +6,20 @@ For every decision (P/Q set-points of the MT, PV, wind and SVC agents),
    environment's own step without advancing: what its projection would remove (P bounds and
    availability, ramp window, Q bounds, S-limit) and the AC power flow's excursion of every bus
    voltage outside the band, the five families the environment reports;
-2. **repair** — the step AC-OPF of the oracle (:class:`~dispatchlab.learning.envs.voltage.
+2. **clip** — a proposal that only leaves the device box (P above the availability or below
+   its minimum, outside the ramp window, Q or S beyond the rating) while the power flow of the
+   environment's own projection onto that box is in band: that projection, exactly what the
+   environment would apply (for P and Q bounds the Euclidean projection onto the box). Counted
+   as a clip, not a repair: an actor at full PV output on a cloudy hour asks for more than is
+   available every hour, which says nothing about the voltages;
+3. **repair** — the step AC-OPF of the oracle (:class:`~dispatchlab.learning.envs.voltage.
    oracle.StepOPF`) with the distance objective: min Σ_k (P_k − P̂_k)² + (Q_k − Q̂_k)² (MW,
    Mvar) over the same AC power balance, device limits, ramp window, S-limits and the hard
    voltage band (tightened by the oracle's ``margin_pu``) — the Euclidean projection of the
    proposal onto the step's feasible set (Ipopt; a local optimum of a non-convex problem, so it
    is verified again by the power flow like every repair). A proposal that only leaves the
    device box is projected onto the box exactly by this (the band is then inactive);
-3. **fall back** — the oracle's per-step AC-OPF optimum.
+4. **fall back** — the oracle's per-step AC-OPF optimum.
 """
 
 from __future__ import annotations
@@ -59,6 +65,14 @@ class VoltageSafetyLayer(SafetyLayer):
                 raise
             return {"power_flow_diverged": float("inf")}
         return {k: float(v[0]) for k, v in viol.items()}
+
+    def clip_to_box(self, actions: dict, violations: dict[str, float]) -> dict | None:
+        """The env's own box projection of ``actions`` when the band holds after it (``verify``
+        already ran the power flow of that projection), else ``None``."""
+        if violations.get("voltage_band_pu", np.inf) > 0.0:
+            return None
+        p, q, _ = self.core.project(*(x[None] for x in self.setpoints(actions)))
+        return self.action(p[0], q[0])
 
     def project(self, p_req: np.ndarray, q_req: np.ndarray) -> dict:
         """The distance NLP's answer for proposal (``p_req``, ``q_req``) (see StepOPF.solve)."""

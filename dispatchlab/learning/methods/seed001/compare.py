@@ -13,8 +13,9 @@ Every policy plays each day once, noise-free (the day exactly as ``year_pool`` h
 
 The day cost of a played policy is :func:`~dispatchlab.solvers.distribution.objectives.
 seed001_terms` on its per-step voltages and losses, the function ``exact-day``'s
-``ac_seed001`` uses, with ``c_loss`` = 44 / base MVA: the env's reading (losses in p.u. of the
-10 MVA base, docs/env-voltage-control.md), so the optimum and the env reward rank alike.
+``ac_seed001`` uses, with ``c_loss`` = the env's 44 / base MVA (:func:`coefficients`: the env
+charges losses in p.u. of the 10 MVA base, docs/env-voltage-control.md, the solver in MW), so
+the optimum and the env reward rank alike.
 ``gap_pct`` = 100 (cost − exact-day cost) / |exact-day cost|.
 """
 
@@ -58,9 +59,12 @@ class CompareConfig:
             raise ValueError("CompareConfig.days is empty")
 
 
-def coefficients(case) -> dict:
-    """seed001's coefficients with c_loss per MW (the env's p.u. reading of the paper)."""
-    return {"c_loss": 44.0 / case.base_mva}
+def coefficients(env) -> dict:
+    """seed001's coefficients for :func:`seed001_terms` and the ``distflow`` objective, with
+    ``c_loss`` per MW taken from the env's own weights: the env charges ``c_loss`` (44) per p.u.
+    of loss on the case's base MVA, the solver's :data:`SEED001` per MW, so the one value both
+    use is ``env.config.weights.c_loss / base_mva`` (4.4 $/MWh on the 10 MVA base)."""
+    return {"c_loss": env.config.weights.c_loss / env.case.base_mva}
 
 
 def hold_action(env) -> dict:
@@ -104,8 +108,8 @@ def play_day(env, policy: Callable, day: str, layer=None) -> dict:
         if layer is None:
             raw += int(sum(info["violations"].values()) > TOL)
             band += int(info["violations"]["voltage_band_pu"] > TOL)
-    terms = seed001_terms(np.array(vms), np.array(losses), coefficients=coefficients(env.case))
-    row = _row(terms, np.array(losses), comp, dev, env.case)
+    terms = seed001_terms(np.array(vms), np.array(losses), coefficients=coefficients(env))
+    row = _row(terms, np.array(losses), comp, dev, env)
     s = layer.stats if layer is not None else None
     row.update(
         violation_steps_raw=raw,
@@ -113,6 +117,7 @@ def play_day(env, policy: Callable, day: str, layer=None) -> dict:
         # delivered: left after the layer beyond what the oracle itself cannot avoid (a
         # fallback that still violates is the oracle's own excursion: fallback_failed)
         violation_steps=s.delivered_violations - s.fallback_failed if s else raw,
+        clips=s.clipped if s else 0,
         repairs=s.repaired if s else 0,
         fallbacks=s.fallbacks if s else 0,
         fallback_failed=s.fallback_failed if s else 0,
@@ -121,8 +126,8 @@ def play_day(env, policy: Callable, day: str, layer=None) -> dict:
     return row
 
 
-def _row(terms: dict, loss_mw: np.ndarray, comp, dev, case) -> dict:
-    c_loss = coefficients(case)["c_loss"]
+def _row(terms: dict, loss_mw: np.ndarray, comp, dev, env) -> dict:
+    c_loss = coefficients(env)["c_loss"]
     return {
         "cost": terms["total"],
         "loss_cost": terms["loss_cost"],
@@ -141,24 +146,29 @@ def exact_day(day: str, env, config: CompareConfig) -> dict:
     case = select_days(pool_case(config.case, config.pool_seed), [day])
     t0 = time.perf_counter()
     res = solve(case, "distflow", objective="seed001", periods="all",
-                coefficients=coefficients(case))  # fmt: skip
+                coefficients=coefficients(env))  # fmt: skip
     vm = res.bus["vm_ac_pu"].unstack("period").T.to_numpy()
     w = env.config.weights
     inside = (vm >= w.v_min_pu) & (vm <= w.v_max_pu)
     terms = res.info["ac_seed001"]
     loss = np.full(len(vm), res.info["ac_loss_mw"] / len(vm))
-    row = _row(terms, loss, inside.mean(axis=1), np.abs(vm - w.v_ref_pu).mean(axis=1), case)
+    row = _row(terms, loss, inside.mean(axis=1), np.abs(vm - w.v_ref_pu).mean(axis=1), env)
     viol = int((~inside).any(axis=1).sum())
     row.update(violation_steps_raw=viol, band_steps_raw=viol, violation_steps=viol)
-    row.update(repairs=0, fallbacks=0)
+    row.update(clips=0, repairs=0, fallbacks=0)
     row.update(fallback_failed=0, decision_ms=1e3 * (time.perf_counter() - t0) / len(vm))
     return row
 
 
-def compare(policies: dict[str, Callable], env, config: CompareConfig) -> pd.DataFrame:
+def compare(
+    policies: dict[str, Callable], env, config: CompareConfig, exact: dict | None = None
+) -> pd.DataFrame:
     """One row per (policy, day): costs, Table 4 metrics, gap to exact-day, safety counts.
     ``policies`` maps the learned names to ``policy(env, obs)`` callables; ``env`` is a
-    noise-free :func:`~.data.make_day_env` on ``config.days``."""
+    noise-free :func:`~.data.make_day_env` on ``config.days``. ``exact``: a dict kept across
+    calls on the same case (the benchmark's seeds, with and without safety) that memoizes the
+    24-h optimum of each day, which depends on neither (its ``decision_ms`` is its first
+    solve's)."""
     from dispatchlab.learning.safety import make_safety_layer
 
     layer = make_safety_layer("voltage-control", env) if config.safety else None
@@ -170,9 +180,12 @@ def compare(policies: dict[str, Callable], env, config: CompareConfig) -> pd.Dat
             a: rng.uniform(e.action_space(a).low, e.action_space(a).high) for a in e.agents
         },
     }
-    rows = []
+    rows, memo = [], exact if exact is not None else {}
     for day in config.days:
-        best = exact_day(day, env, config)
+        key = (config.case, config.pool_seed, day)
+        if key not in memo:
+            memo[key] = exact_day(day, env, config)
+        best = memo[key]
         for name in config.policies:
             if name == "exact-day":
                 row = best
@@ -196,7 +209,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     out["gap_pct_mean"] = g["gap_pct"].mean()
     out["gap_pct_p99"] = g["gap_pct"].quantile(0.99)
     out["gap_pct_max"] = g["gap_pct"].max()
-    cols = ["violation_steps_raw", "band_steps_raw", "violation_steps", "repairs", "fallbacks"]
+    cols = ["violation_steps_raw", "band_steps_raw", "violation_steps", "clips", "repairs"]
+    cols.append("fallbacks")
     out[cols] = g[cols].sum()
     out["decision_ms"] = g["decision_ms"].mean()
     return out

@@ -124,6 +124,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
     args.counterparts = tuple(c for c in args.counterparts.split(",") if c)
+    args.in_band_moves = Seed002Config().in_band_moves
     t0 = time.perf_counter()
     full_run_s = time_full_run(args.time_full) if args.time_full else None
     table, meta, extras = run(args)
@@ -133,7 +134,7 @@ def main() -> None:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "seed002_compare.csv", index=False)
-    runs = [{k: v for k, v in r.items() if k != "curve"} for r in meta]
+    runs = [r | {"curve": [round(c, 3) for c in r["curve"]]} for r in meta]
     (args.out / "seed002_compare_runs.json").write_text(json.dumps(runs, indent=1))
     plot(table, meta, args.out / "seed002_compare.png")
     text = page(table, meta, extras, args, wall_s, command, full_run_s)

@@ -63,7 +63,8 @@ class Seed002Config:
     #: also a single-device move whose first-order predicted voltages stay in the band, so the
     #: actors can cut losses and pre-empt a violation; rules.py). Default "headroom": over 4
     #: seeds × 200 hourly episodes it qualified 96.4 % vs 95.3 % and cost 7.4 % less
-    #: (paired t p = 0.008; docs/methods/seed002.md)
+    #: (paired t p = 0.008); the 30-run benchmark's paper-rules row (5 seeds × 128 episodes)
+    #: shows no difference (docs/methods/seed002.md)
     in_band_moves: str = "headroom"
     #: devices on one feeder (at most one of them moves per step, §3.1); ours, from the
     #: ieee33 topology: the head OLTC, the main feeder (CB10, CB12), the 26–33 lateral (CB29)

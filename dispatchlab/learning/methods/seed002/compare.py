@@ -170,7 +170,7 @@ def _reduction(method: Seed002Method, env, out: dict, check: bool) -> None:
     core = env.core
     cfg_off = method.config.replace(use_rules=False)
     full = action_masks(core, core.last["vm"], core.last["head"], core.pos, cfg_off)
-    red = action_masks(core, core.last["vm"], core.last["head"], core.pos, method.config)
+    red = method.masks(core)
     agents = method.agents
     out["removed"].append(
         1 - joint_size(red, agents, method.config.feeders)[0] / joint_size(full, agents)[0]

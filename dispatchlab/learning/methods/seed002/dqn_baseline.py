@@ -18,7 +18,7 @@ import torch
 
 from dispatchlab.learning.agents.dqn import DuelingDQNConfig, SharedDuelingDQN
 from dispatchlab.learning.methods.seed002.config import Seed002Config
-from dispatchlab.learning.methods.seed002.rules import N_MOVES, action_masks, position_delta
+from dispatchlab.learning.methods.seed002.rules import N_MOVES, position_delta
 from dispatchlab.learning.seeding import seed_everything
 
 KIND = "joint"
@@ -41,7 +41,7 @@ class JointDQN:
 
     def joint_mask(self, core) -> np.ndarray:
         """(S, 81) joint moves allowed by the rules and one device per feeder."""
-        m = action_masks(core, core.last["vm"], core.last["head"], core.pos, self.config)
+        m = self.helper.masks(core)
         ok = np.ones((len(m), len(self.moves)), bool)
         for i in range(self.moves.shape[1]):
             ok &= m[:, i, self.moves[:, i]]

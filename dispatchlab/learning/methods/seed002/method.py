@@ -121,7 +121,7 @@ class Seed002Method:
         unchanged). ε-greedy over the allowed moves when ``eps`` > 0."""
         core, cfg = env.core, self.config
         joint = joint_state(core)
-        masks = action_masks(core, core.last["vm"], core.last["head"], core.pos, cfg)
+        masks = self.masks(core)
         x = self.actor_inputs(env, joint)
         p = self.ac.probs(x, masks)
         moves = p.argmax(axis=2)
@@ -138,15 +138,27 @@ class Seed002Method:
         svg = self.svg_outputs(core, new_pos)
         return {"joint": joint, "masks": masks, "x": x, "moves": moves, "pos": new_pos, "svg": svg}
 
-    def svg_outputs(self, core, new_pos: np.ndarray) -> np.ndarray:
-        """(S, 1) SVG Mvar from the regulation (0 Mvar with ``use_sensitivity`` off)."""
-        if not self.config.use_sensitivity:
-            return np.zeros((core.n_scen, 1))
+    def regulator(self, core) -> SensitivityRegulator:
+        """The S_VQ regulator of ``core`` (one per env, its matrices cached per setting)."""
         reg = self._regulators.get(id(core))
         if reg is None:
             reg = self._regulators[id(core)] = SensitivityRegulator(
                 core, self.config.margin_pu, self.config.sensitivity_key
             )
+        return reg
+
+    def masks(self, core) -> np.ndarray:
+        """(S, devices, 3) the moves the rules allow at ``core``'s last measurement."""
+        last = core.last
+        return action_masks(
+            core, last["vm"], last["head"], core.pos, self.config, self.regulator(core)
+        )
+
+    def svg_outputs(self, core, new_pos: np.ndarray) -> np.ndarray:
+        """(S, 1) SVG Mvar from the regulation (0 Mvar with ``use_sensitivity`` off)."""
+        if not self.config.use_sensitivity:
+            return np.zeros((core.n_scen, 1))
+        reg = self.regulator(core)
         return np.array(
             [
                 [
@@ -317,7 +329,7 @@ def _train_round(method: Seed002Method, venv, eps: float, rng: np.random.Generat
         for i, p in enumerate(method.pnns):
             p.add(d["joint"], d["moves"][:, i])
         method.volt.add(d["joint"], core.last["vm"])
-        masks2 = action_masks(core, core.last["vm"], core.last["head"], core.pos, method.config)
+        masks2 = method.masks(core)
         x2 = method.actor_inputs(venv, joint2)
         ac.store(state, d["x"], d["masks"], d["moves"], r, core.features(), x2, masks2, float(done))
         for _ in range(method.config.updates_per_step):

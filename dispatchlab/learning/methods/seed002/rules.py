@@ -13,11 +13,20 @@ four principles give the allowed moves:
 4. the head power factor lagging below its limit (sin φ > √(1 − pf²)) → capacitors ``RAISE``
    where u < 0.7.
 
+"A voltage" is any bus but the source (the slack, 1.05 p.u. on the stress set, which no
+device moves: it sat above the narrowed band at every step and admitted ``LOWER`` always).
 ``HOLD`` is always allowed; devices are dispatched only when an indicator is out of its band
 (§3.1: "only regulated and dispatched when an environmental state contains non-compliant
 indicators"); a move past a device's range is never allowed. At most one device per feeder
 moves in a step (§3.1) — :func:`one_per_feeder` keeps the one its actor prefers most.
 ``use_rules=False`` (the ablation) allows every in-range move.
+
+``in_band_moves="headroom"`` (ours, not the paper's) also admits, in a scenario whose voltages
+are all inside the perception band, every single-device move whose first-order predicted
+voltages (:meth:`~.regulation.SensitivityRegulator.predict`: the OLTC ratio, S_VQ times the
+capacitor stage) all stay inside that band. The paper's rules never move a device while the
+voltages are in band, which freezes the positions a violation left (e.g. taps lowered at noon
+stay low all evening) and caps what the actors can do about losses.
 """
 
 from __future__ import annotations
@@ -47,9 +56,12 @@ def position_delta(moves: np.ndarray) -> np.ndarray:
     return delta
 
 
-def action_masks(core, vm: np.ndarray, head: np.ndarray, pos: np.ndarray, cfg) -> np.ndarray:
+def action_masks(
+    core, vm: np.ndarray, head: np.ndarray, pos: np.ndarray, cfg, regulator=None
+) -> np.ndarray:
     """(S, devices, 3) allowed moves for voltages ``vm`` (S, n), head power ``head`` (S,) and
-    positions ``pos`` (S, ≥ devices) under the rules above (``cfg``: a Seed002Config)."""
+    positions ``pos`` (S, ≥ devices) under the rules above (``cfg``: a Seed002Config;
+    ``regulator``: the SensitivityRegulator that predicts the headroom moves, built if None)."""
     env_cfg = core.config
     k = len(core.options) - core.n_svg
     lo, hi = env_cfg.v_min_pu + cfg.margin_pu, env_cfg.v_max_pu - cfg.margin_pu
@@ -60,7 +72,10 @@ def action_masks(core, vm: np.ndarray, head: np.ndarray, pos: np.ndarray, cfg) -
     if not cfg.use_rules:
         return in_range
     u = (vm[:, device_buses(core)] - lo) / (hi - lo)  # (S, devices)
-    high, low = (vm > hi).any(axis=1), (vm < lo).any(axis=1)
+    # the source bus (1.05 p.u. on the stress set) is no device's to move: were it perceived,
+    # it would sit above the margin-narrowed band at every step and always admit LOWER
+    fed = np.arange(vm.shape[1]) != core.flow.root
+    high, low = (vm[:, fed] > hi).any(axis=1), (vm[:, fed] < lo).any(axis=1)
     sin_phi = head.imag / np.maximum(np.abs(head), 1e-12)
     lim = np.sqrt(1 - env_cfg.pf_min**2)
     is_cap = np.arange(k) > 0
@@ -68,7 +83,32 @@ def action_masks(core, vm: np.ndarray, head: np.ndarray, pos: np.ndarray, cfg) -
     mask[:, :, HOLD] = True
     mask[:, :, LOWER] = (high[:, None] | ((sin_phi < -lim)[:, None] & is_cap)) & (u > cfg.rule_high)
     mask[:, :, RAISE] = (low[:, None] | ((sin_phi > lim)[:, None] & is_cap)) & (u < cfg.rule_low)
+    if cfg.in_band_moves == "headroom":
+        mask |= headroom_moves(core, vm, pos, ~(high | low), in_range, (lo, hi), regulator, cfg)
     return mask & in_range
+
+
+def headroom_moves(core, vm, pos, in_band, in_range, band, regulator, cfg) -> np.ndarray:
+    """(S, devices, 3) the in-band moves of ``in_band_moves="headroom"``: in the scenarios
+    ``in_band``, the in-range single-device moves whose predicted voltages of the fed buses
+    (not the source) lie in ``band`` = (lo, hi)."""
+    if regulator is None:
+        from dispatchlab.learning.methods.seed002.regulation import SensitivityRegulator
+
+        regulator = SensitivityRegulator(core, cfg.margin_pu, cfg.sensitivity_key)
+    k, (lo, hi) = in_range.shape[1], band
+    fed = np.arange(vm.shape[1]) != core.flow.root
+    out = np.zeros(in_range.shape, bool)
+    for s in np.flatnonzero(in_band):
+        for i in range(k):
+            for move in (LOWER, RAISE):
+                if not in_range[s, i, move]:
+                    continue
+                new = pos[s].copy()
+                new[i] += position_delta(np.full(k, move))[i]
+                v = regulator.predict(vm[s], pos[s], new)[fed]
+                out[s, i, move] = bool((v >= lo).all() and (v <= hi).all())
+    return out
 
 
 def one_per_feeder(

@@ -2,10 +2,11 @@
 
 Pairs are (learned run, test day) against the counterpart on the same day: the learned
 method's runs are independent trainings (seeds), the deterministic counterparts play each day
-once. ``scipy.stats.ttest_rel`` and ``scipy.stats.wilcoxon`` give the p-values; Holm's step-down
-correction runs over every (counterpart, metric) test of one table; effect sizes are Cohen's
-d_z = mean(diff) / sd(diff) and the matched-pairs rank-biserial correlation of the Wilcoxon
-test.
+once (their day is paired with every run); a trained counterpart that has every run (seed) of
+the method (the DQN, an ablation) is paired run by run. ``scipy.stats.ttest_rel`` and
+``scipy.stats.wilcoxon`` give the p-values; Holm's step-down correction runs over every
+(counterpart, metric) test of one table; effect sizes are Cohen's d_z = mean(diff) / sd(diff)
+and the matched-pairs rank-biserial correlation of the Wilcoxon test.
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ def paired_tests(table: pd.DataFrame, method: str = "learned", metrics=METRICS) 
         )
     rows = []
     for other in [p for p in table["policy"].unique() if p != method]:
-        theirs = table[table["policy"] == other].groupby("day")[list(metrics)].mean()
+        theirs = table[table["policy"] == other]
+        # a trained counterpart with every run of ``method`` (same seeds): pairs (run, day)
+        by = ["run", "day"] if set(mine["run"]) <= set(theirs["run"]) else ["day"]
+        theirs = theirs.groupby(by)[list(metrics)].mean()
+        keys = pd.MultiIndex.from_frame(mine[by]) if len(by) == 2 else mine["day"]
         for metric in metrics:
             a = mine[metric].to_numpy(float)
-            b = theirs.loc[mine["day"], metric].to_numpy(float)
+            b = theirs.loc[keys, metric].to_numpy(float)
             rows.append(_test(other, metric, a, b))
     out = pd.DataFrame(rows)
     for col in ("t_p", "wilcoxon_p"):

@@ -12,6 +12,8 @@ from dispatchlab.learning.envs.transmission.core import deliverable_window
 from dispatchlab.learning.envs.transmission.env import TransmissionDispatchEnv
 from dispatchlab.learning.envs.transmission.obs import marginal_cost
 from dispatchlab.learning.methods.seed004.balance import (
+    _merit,
+    _spread,
     complete_balance,
     schedule_mismatch,
     split_actions,
@@ -87,24 +89,12 @@ def test_curtailed_wind_is_released_before_units_move(env) -> None:
     np.testing.assert_allclose(done[0, :G, 0], a[0, :G, 0], atol=1e-5)  # units unchanged
 
 
-def test_mismatch_beyond_all_room_is_left(env) -> None:
-    eng, s = env.engine, env.engine.sys
-    G = len(s.gen_ids)
-    a = _padded(env, env.oracle().action)
-    lse = slice(G + len(s.wind_ids) + len(s.sto_ids), None)
-    a[0, lse, 1] = 1.0  # interrupt every LSE bus load: a surplus far beyond the units' room
-    gap = schedule_mismatch(eng, split_actions(eng, a.astype(float)))[0]
-    lo, _ = deliverable_window(s, eng.state.p_prev)
-    p = eng.setpoints(split_actions(eng, a.astype(float)), eng.state).gen_p[0]
-    wind = s.wind_mw[eng.state.t[0]].sum()
-    room = (p - lo[0]).sum() + wind
-    done = complete_balance(eng, a)
-    left = schedule_mismatch(eng, split_actions(eng, done.astype(float)))[0]
-    if -gap > room:  # units all at their window's bottom, all wind curtailed
-        assert left == pytest.approx(gap + room, abs=1e-3)
-        np.testing.assert_allclose(done[0, G : G + len(s.wind_ids), 0], -1.0, atol=1e-5)
-    else:
-        assert abs(left) < 1e-3
+def test_mismatch_beyond_all_room_is_left() -> None:
+    room = np.array([[2.0, 0.0, 6.0], [2.0, 0.0, 6.0]])
+    amount = np.array([4.0, 20.0])  # within and beyond the 8 MW of room
+    np.testing.assert_allclose(_spread(amount, room), [[1.0, 0.0, 3.0], [2.0, 0.0, 6.0]])
+    price = np.array([[30.0, 10.0, 20.0]] * 2)  # the third unit is the cheaper with room
+    np.testing.assert_allclose(_merit(amount, room, price), [[0.0, 0.0, 4.0], [2.0, 0.0, 6.0]])
 
 
 def test_storage_request_is_held_in_its_soc_band(env) -> None:
@@ -144,3 +134,19 @@ def test_config_names_the_rules() -> None:
     assert Seed004Config().balance_completion == "merit"
     with pytest.raises(ValueError, match=r"balance_completion must be one of \('merit', "):
         Seed004Config(balance_completion="exact")
+
+
+def test_interrupted_load_is_served_again_first(env) -> None:
+    eng, s = env.engine, env.engine.sys
+    f0 = len(s.gen_ids) + len(s.wind_ids) + len(s.sto_ids)
+    a = _padded(env, env.oracle().action)
+    a[0, f0:, 1] = -0.9  # interrupt 5 % of each LSE bus's load: VOLL, 10 000 $/MWh
+    bus = (s.lse_loads * s.load_mw[eng.state.t[0]]).sum(1)
+    gap = schedule_mismatch(eng, split_actions(eng, a.astype(float)))[0]
+    assert gap == pytest.approx(-0.05 * bus.sum(), rel=1e-6)  # a surplus of what is cut
+    done = complete_balance(eng, a)
+    np.testing.assert_allclose(done[0, f0:, 1], -1.0, atol=1e-9)  # all of it served again
+    np.testing.assert_allclose(done[0, :f0, 0], a[0, :f0, 0], atol=1e-6)  # nothing else moved
+    r_cut = env.evaluate(_as_dict(env, a))[0]
+    r_done = env.evaluate(_as_dict(env, done))[0]
+    assert r_done > r_cut  # the same schedule, with the load served, scores better

@@ -7,6 +7,10 @@ almost every interval. :func:`complete_balance` closes that gap before the env s
 action, from the same quantities the env settles (:func:`~dispatchlab.learning.envs.
 transmission.core.settle`: served load, wind ≤ available, storage held in its SOC band):
 
+* **interrupted load first**: load the LSEs' actions interrupt (priced at VOLL, 10 000 $/MWh)
+  is served again, in proportion to each LSE's interrupted MW, as far as released wind and the
+  units' up-room can cover it (``restore``; the cloned actors' interruption share is rarely
+  exactly 0, and on some seeds that alone cost up to 70 % of a day's perfect-foresight cost);
 * **deficit** (load > schedule): first release wind the proposal curtailed, in proportion to
   each plant's curtailed MW (wind is the cheapest energy and curtailing it costs 20 $/MWh),
   then raise units inside their one-interval window [max(p_min, p_prev − ramp_dn),
@@ -97,9 +101,25 @@ def _storage_in_band(engine, acts: dict[str, np.ndarray]) -> None:
     acts["storage"][..., 0] = np.where(req == p, a, back)
 
 
-def complete_balance(engine, actions: np.ndarray, rule: str = "merit") -> np.ndarray:
+def _restore_interruptions(engine, acts: dict[str, np.ndarray], room: np.ndarray) -> np.ndarray:
+    """Lower the LSEs' interruption shares so that up to ``room`` (B,) MW of interrupted load
+    is served again, in proportion to each LSE's interrupted MW; returns the MW restored."""
+    s, st = engine.sys, engine.state
+    bus_load = (s.lse_loads[None] * s.load_mw[st.t][:, None]).sum(2)  # (B, F) MW at the LSE
+    share = (acts["lse"][..., 1] + 1.0) / 2.0
+    cut = share * bus_load
+    back = _spread(room, cut)
+    left = np.where(bus_load > TOL, (cut - back) / np.maximum(bus_load, TOL), share)
+    acts["lse"][..., 1] = 2.0 * left - 1.0
+    return back.sum(1)
+
+
+def complete_balance(
+    engine, actions: np.ndarray, rule: str = "merit", restore: bool = True
+) -> np.ndarray:
     """Padded (B, agents, act_dim) float64 ``actions`` whose schedule meets the interval's
-    served load (module docstring); ``engine.state`` gives p_prev, SOC and the interval."""
+    served load (module docstring); ``engine.state`` gives p_prev, SOC and the interval.
+    ``restore``: first serve load the LSEs' actions interrupt, where the room allows."""
     s, st = engine.sys, engine.state
     a = np.clip(np.asarray(actions, np.float64), -1.0, 1.0)
     acts = split_actions(engine, a)
@@ -111,6 +131,9 @@ def complete_balance(engine, actions: np.ndarray, rule: str = "merit") -> np.nda
     lo, hi = deliverable_window(s, st.p_prev)
     p = np.clip(sp.gen_p, lo, hi)
     gap = gap - (p - sp.gen_p).sum(1)  # a proposal outside the window (p_prev off-window)
+    if restore:  # interrupted load (VOLL) back first, as far as wind and units can serve it
+        up_room = np.maximum(avail - wind, 0.0).sum(1) + np.maximum(hi - p, 0.0).sum(1)
+        gap = gap + _restore_interruptions(engine, acts, np.maximum(up_room - gap, 0.0))
     deficit, surplus = np.maximum(gap, 0.0), np.maximum(-gap, 0.0)
     released = _spread(deficit, np.maximum(avail - wind, 0.0))
     if rule == "merit":

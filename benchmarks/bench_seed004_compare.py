@@ -3,8 +3,9 @@
 Defaults are the issue's scale (5 seeds, 1 200 training days, all 15 test days, 20 000 MARL
 baseline steps, three ablations). A reduced run (the committed page):
 
-    python benchmarks/bench_seed004_compare.py --seeds 2 --days 5 --episodes 24 \\
-        --baseline-steps 2000 --set demo_days=8 --set bc_steps=200
+    python benchmarks/bench_seed004_compare.py --seeds 5 --days 3 --episodes 16 \\
+        --baseline-steps 1000 --ablation-seeds 2 --set demo_days=8 --set bc_steps=200 \\
+        --set actor_delay=50
 
 writes docs/benchmarks/seed004_compare.{md,csv,png} and seed004_compare_runs.json.
 """

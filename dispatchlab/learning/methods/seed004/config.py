@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+#: the policy's balance completion (balance.py)
+BALANCE_RULES = ("merit", "proportional", "off")
+
 
 @dataclass(frozen=True)
 class Seed004Config:
@@ -63,6 +66,10 @@ class Seed004Config:
     target_reserve_rate: float = 0.01  #: v* for reserve shortfall (ours)
     target_ramp_rate: float = 0.01  #: v* for ramp violations (ours)
     penalty_bounds: tuple[float, float] = (0.25, 4.0)  #: w / w_env stays in this range (ours)
+    # --- the policy's last step (ours, balance.py)
+    balance_completion: str = "merit"  #: close the schedule's MW mismatch with curtailed wind
+    #: and the units' ramp room before acting: "merit" (cheapest marginal cost first),
+    #: "proportional" (to each unit's room) or "off" (the actors' raw proposal)
 
     def __post_init__(self) -> None:
         for name in ("graph_hidden", "graph_layers", "lookback", "batch_size", "episodes"):
@@ -74,6 +81,9 @@ class Seed004Config:
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma}")
         if self.parallel_days < 1 or self.learning_starts < 0:
             raise ValueError("parallel_days must be ≥ 1 and learning_starts ≥ 0")
+        if self.balance_completion not in BALANCE_RULES:
+            got = self.balance_completion
+            raise ValueError(f"balance_completion must be one of {BALANCE_RULES}, got {got!r}")
         lo, hi = self.penalty_bounds
         if not 0 < lo <= 1 <= hi:
             raise ValueError(f"penalty_bounds must satisfy 0 < lo ≤ 1 ≤ hi, got {(lo, hi)}")

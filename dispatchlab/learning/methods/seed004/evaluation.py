@@ -15,6 +15,7 @@ from dispatchlab.learning.agents.torchrl_common import module_arrays
 from dispatchlab.learning.checkpoint import save_checkpoint
 from dispatchlab.learning.envs.transmission.core import TOL
 from dispatchlab.learning.methods.seed004 import graph
+from dispatchlab.learning.methods.seed004.balance import complete_balance
 from dispatchlab.learning.methods.seed004.buffer import DayBuffer
 from dispatchlab.learning.methods.seed004.foresight import perfect_foresight
 
@@ -145,7 +146,10 @@ class Seed004Policy:
         self._hist = [*self._hist, state][-t.config.lookback :]
         hist = np.stack(([self._hist[0]] * t.config.lookback + self._hist)[-t.config.lookback :])
         obs = t._stack({a: np.asarray(observations[a])[None] for a in t.spaces.agents})
-        a = t.act_batch(hist[None], obs)[0]
+        a = t.act_batch(hist[None], obs)
+        if t.config.balance_completion != "off":
+            a = complete_balance(env.engine, a, t.config.balance_completion)
+        a = a[0]
         return {
             n: a[i, :k].astype(float)
             for i, (n, k) in enumerate(zip(t.spaces.agents, t.spaces.act_sizes, strict=True))

@@ -48,6 +48,7 @@ from dispatchlab.learning.envs.transmission.env import (
     VectorTransmissionDispatchEnv,
 )
 from dispatchlab.learning.methods.seed004 import graph
+from dispatchlab.learning.methods.seed004.balance import complete_balance
 from dispatchlab.learning.methods.seed004.buffer import DayBuffer
 from dispatchlab.learning.methods.seed004.config import Seed004Config
 from dispatchlab.learning.methods.seed004.evaluation import TrainerEvaluation
@@ -164,6 +165,8 @@ class Seed004Trainer(TrainerEvaluation):
                 a = (a * self.model.act_mask.numpy()).astype(np.float32)
             else:
                 a = self.act_batch(hist, obs_s[-1], c.exploration_noise if mode == "explore" else 0)
+                if c.balance_completion != "off":
+                    a = complete_balance(vec.engine, a, c.balance_completion)
             masks.append(self._events(vec, states[-1]))
             obs, r, _, _, info = vec.step(self._to_env(a))
             reward = np.asarray(r[self.spaces.agents[0]], float)

@@ -102,6 +102,8 @@ def main() -> None:
     p.add_argument("--nonmembers", type=int, default=None)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="Seed004Config.quick() networks")
+    p.add_argument("--balance-completion", default="merit",
+                   help="Seed004Config.balance_completion (merit, proportional, off)")  # fmt: skip
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--render", metavar="MINUTES", type=float,
                    help="only rewrite the page from the CSVs in --out (runs merged)")  # fmt: skip
@@ -113,7 +115,8 @@ def main() -> None:
     seeds = tuple(range(a.first_seed, a.first_seed + a.seeds))
     cfg = PrivacyStudyConfig(seeds=seeds, rounds=a.rounds,
                              episodes_per_round=a.episodes_per_round, per_client=a.per_client,
-                             nonmembers=a.nonmembers, n_boot=a.n_boot, quick=a.quick)  # fmt: skip
+                             nonmembers=a.nonmembers, n_boot=a.n_boot, quick=a.quick,
+                             balance_completion=a.balance_completion)  # fmt: skip
     t0 = time.perf_counter()
     curve, days = privacy_study(cfg, log=print)
     wall = time.perf_counter() - t0
@@ -131,7 +134,8 @@ def _write(curve, a, wall: float) -> None:
                         f"--rounds {a.rounds}", f"--episodes-per-round {a.episodes_per_round}",
                         *([f"--per-client {a.per_client}"] if a.per_client else []),
                         *([f"--nonmembers {a.nonmembers}"] if a.nonmembers else []),
-                        f"--n-boot {a.n_boot}", *(["--quick"] if a.quick else [])])  # fmt: skip
+                        f"--n-boot {a.n_boot}", *(["--quick"] if a.quick else []),
+                        f"--balance-completion {a.balance_completion}"])  # fmt: skip
     body = [
         "# seed004 privacy: federated agents, ε and membership inference",
         "",

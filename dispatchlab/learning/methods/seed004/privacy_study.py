@@ -58,6 +58,7 @@ class PrivacyStudyConfig:
     nonmembers: int | None = None  #: non-member days (None: all 15)
     n_boot: int = 1000  #: bootstrap resamples of the attack metrics
     quick: bool = False  #: Seed004Config.quick() instead of the paper's sizes
+    balance_completion: str = "merit"  #: Seed004Config.balance_completion of every trainer
 
 
 def day_features(trainer, days) -> np.ndarray:
@@ -99,7 +100,8 @@ def _shadow(model_config, fed: FederatedConfig, split: DaySplit, episodes: int, 
 def _model_config(cfg: PrivacyStudyConfig, seed: int):
     from dispatchlab.learning.methods.seed004.config import Seed004Config
 
-    return (Seed004Config.quick if cfg.quick else Seed004Config)(seed=seed)
+    make = Seed004Config.quick if cfg.quick else Seed004Config
+    return make(seed=seed, balance_completion=cfg.balance_completion)
 
 
 def privacy_study(

@@ -32,10 +32,11 @@ WHY = {
     "policies pay {lo:.1f}–{hi:.1f}× the optimum's loss cost",
     "total": "the off-policy learners (the proposed method, MADDPG, DDPG, MASAC) are unstable "
     "at this budget: {share:.0f} % of their greedy validations had a positive day cost "
-    "(over-voltage penalties above the whole in-band reward; learning curves); model "
-    "selection keeps the best actor seen, which is often the untrained 10 %-P one for the "
-    "counterparts (`untrained_kept`) while the proposed method, validated only after its "
-    "first update, keeps a trained one that can be far worse on a seed (`best_cost`)",
+    "(band penalties, over- or under-voltage, above the whole in-band reward; learning "
+    "curves); model selection keeps the best actor seen, which is often the untrained "
+    "(mid-range) one for the counterparts (`untrained_kept`) while the proposed method, "
+    "validated only after its first update, keeps a trained one that can be far worse on a "
+    "seed (`best_cost`)",
     "budget": "the learners do not collapse on this case, but at this budget (40 training "
     "days, 2 × 64 networks) the proposed method's best validation day cost stays {gap:.0f} % "
     "above the 24-h optimum of its own training days (convergence table)",

@@ -288,8 +288,10 @@ def after_fix_section() -> list[str]:
         "off-policy learners walk out of the voltage band within ≈ 100 updates "
         '(docs/methods/seed001.md, "Why the learners collapse at the quick budget"); '
         "`Seed001Config.quick()` now sets `actor_lr=1e-5`. The learner rows again at 1e-5, "
-        "same days, seeds, budget and columns (GRPO's rate is 3 × `actor_lr`, so it moved "
-        "from 3e-4 to 3e-5 too; `decision_ms` ran on a less loaded host than above):"
+        "same days, seeds, budget and columns (`decision_ms` ran on a less loaded host than "
+        "above). This run's GRPO row used 3 × `actor_lr` = 3e-5, as GRPO's rate was then "
+        "coupled to the actors'; GRPO now has its own `grpo_lr` = 3e-4, the rate of the GRPO "
+        "row above, so that row is GRPO at the current defaults (the leaderboard takes it):"
     )
     return ["## ieee33-seed001-mw after fix: quick actor rate 1e-5", "", intro, "",
             md.read_text(), ""]  # fmt: skip

@@ -61,7 +61,7 @@ def make_agent(name: str, env, config: Seed001Config, seed: int):
     if name not in BASELINES:
         raise KeyError(f"unknown seed001 counterpart '{name}'; known: {', '.join(BASELINES)}")
     if name == "grpo":
-        grpo = GRPOConfig(hidden=tuple(config.hidden), lr=config.actor_lr * 3)
+        grpo = GRPOConfig(hidden=tuple(config.hidden), lr=config.grpo_lr)
         return GRPOAgent(AgentSpaces.from_env(env), grpo, seed)
     off = OffPolicyConfig(
         algo="sac" if name == "masac" else "ddpg",

@@ -63,28 +63,3 @@ def test_seed000_rows_come_from_its_committed_compare_output():
     board = pd.read_csv(DOCS / "leaderboard.csv")
     assert tuple(board.columns) == COLUMNS
     assert len(board[board["method"] == "seed000"]) == len(rows)
-
-
-def test_seed001_rows_take_the_rerun_learners_and_keep_the_rest(tmp_path):
-    from dispatchlab.learning.methods.seed001.leaderboard import leaderboard_rows as seed001_rows
-
-    def rows(policies, gap):
-        return pd.DataFrame(
-            {
-                "policy": policies, "day": ["d0"] * len(policies), "gap_pct": gap,
-                "violation_steps": 0, "repairs": 1, "fallbacks": 0, "decision_ms": 1.0,
-                "safety": True, "case": "ieee33-seed001-mw", "variant": "full", "seed": 0,
-                "train_s": 10.0,
-            }
-        )  # fmt: skip
-
-    main = rows(["learned", "grpo", "exact-day", "hold"], [15.0, 8.0, 0.0, 50.0])
-    main.to_csv(tmp_path / "seed001_compare.csv", index=False)
-    assert seed001_rows(tmp_path).set_index("policy").loc["learned", "gap_pct_mean"] == 15.0
-    rows(["learned", "grpo"], [6.0, 10.0]).to_csv(
-        tmp_path / "seed001_compare_after_fix.csv", index=False
-    )
-    board = seed001_rows(tmp_path)
-    # the rerun learner replaces its row in place; GRPO (rate unchanged) keeps the main run's
-    assert list(board["policy"]) == ["learned", "grpo", "exact-day", "hold"]
-    assert list(board["gap_pct_mean"]) == [6.0, 8.0, 0.0, 50.0]

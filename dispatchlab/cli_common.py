@@ -3,7 +3,13 @@ help pages without type tags on flags."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 import typer
+
+T = TypeVar("T")
 
 #: errors a library call raises for input it refuses (a CheckpointError, a CaseValidationError,
 #: a MatpowerParseError … are subclasses of these; UnknownCaseError, a KeyError, is caught
@@ -57,3 +63,14 @@ def summary_table(summary, title: str, label: str = "metric"):
 def comma_list(text: str) -> tuple[str, ...]:
     """``"a, b,,c"`` → ``("a", "b", "c")``: the names of a ``--policies``-style option."""
     return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def load_checkpoint_arg(load: Callable[[Path], T], path: Path) -> T:
+    """``load(path)`` for a CHECKPOINT argument; a checkpoint of another method, case or agent
+    set, or a missing file, becomes typer's usage error on CHECKPOINT (exit 2)."""
+    from dispatchlab.learning.checkpoint import CheckpointError
+
+    try:
+        return load(path)
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None

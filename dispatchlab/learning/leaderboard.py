@@ -21,7 +21,9 @@ Column meanings (one row per (method, env, policy)):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,15 @@ COLUMNS = (
     "decision_ms",
     "train_s",
 )
+
+
+def read_compare_output(results_dir: str | Path, method: str) -> tuple[pd.DataFrame, object]:
+    """``<method>_compare.csv`` and ``<method>_compare_runs.json`` of a method's benchmark in
+    ``results_dir``: its per-(policy, day) table and its runs record (training times …)."""
+    results_dir = Path(results_dir)
+    table = pd.read_csv(results_dir / f"{method}_compare.csv")
+    runs = json.loads((results_dir / f"{method}_compare_runs.json").read_text())
+    return table, runs
 
 
 def rows_from_compare(

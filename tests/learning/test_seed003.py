@@ -236,11 +236,7 @@ def test_leaderboard_rows_come_from_the_committed_compare_output(tmp_path):
     import pandas as pd
 
     from dispatchlab.learning.leaderboard import COLUMNS
-    from dispatchlab.learning.methods.seed003.leaderboard import (
-        COMPARE_CSV,
-        RUNS_JSON,
-        leaderboard_rows,
-    )
+    from dispatchlab.learning.methods.seed003.leaderboard import leaderboard_rows
 
     # a synthetic compare output in bench_seed003_compare.py's columns: mlfacc over 2 seeds x
     # 2 (case, day, minute) decisions, the full LP (its own counterpart) on the same 2
@@ -258,8 +254,10 @@ def test_leaderboard_rows_come_from_the_committed_compare_output(tmp_path):
         ],
         columns=cols,
     )
-    table.to_csv(tmp_path / COMPARE_CSV, index=False)
-    (tmp_path / RUNS_JSON).write_text(json.dumps([{"train_s": 40.0}, {"train_s": 60.0}]))
+    table.to_csv(tmp_path / "seed003_compare.csv", index=False)  # read_compare_output's names
+    (tmp_path / "seed003_compare_runs.json").write_text(
+        json.dumps([{"train_s": 40.0}, {"train_s": 60.0}])
+    )
     board = leaderboard_rows(tmp_path)
     assert tuple(board.columns) == COLUMNS and list(board["policy"]) == ["mlfacc", "full"]
     learned, full = (board.set_index("policy").loc[p] for p in ("mlfacc", "full"))

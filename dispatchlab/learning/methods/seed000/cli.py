@@ -11,7 +11,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list, summary_table
+from dispatchlab.cli_common import (
+    BAD_INPUT,
+    bad_input,
+    comma_list,
+    load_checkpoint_arg,
+    summary_table,
+)
 from dispatchlab.learning.reduce.cli import config_with
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -67,15 +73,11 @@ def compare(
 ) -> None:
     """Play the learned controllers, the exact per-decision dispatch, two-stage SP, MPC and a
     random policy on identical test days; print seed000's metrics and the optimality gap."""
-    from dispatchlab.learning.checkpoint import CheckpointError
     from dispatchlab.learning.methods.seed000.compare import CompareConfig, summarize
     from dispatchlab.learning.methods.seed000.compare import compare as run_compare
     from dispatchlab.learning.methods.seed000.method import load_method
 
-    try:
-        method = load_method(checkpoint)
-    except (CheckpointError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
+    method = load_checkpoint_arg(load_method, checkpoint)
     names = comma_list(policies)
     try:
         cfg = CompareConfig(

@@ -7,23 +7,17 @@ counterparts (exact per-decision MILP, SP, MPC, hold, random) without it, on the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dispatchlab.learning.leaderboard import rows_from_compare
-
-COMPARE_CSV = "seed000_compare.csv"
-RUNS_JSON = "seed000_compare_runs.json"
+from dispatchlab.learning.leaderboard import read_compare_output, rows_from_compare
 
 
 def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     """The rows of seed000 (``docs/benchmarks`` holds its compare output)."""
-    results_dir = Path(results_dir)
-    table = pd.read_csv(results_dir / COMPARE_CSV)
-    runs = json.loads((results_dir / RUNS_JSON).read_text())
+    table, runs = read_compare_output(results_dir, "seed000")
     train_s = float(np.mean([r["train_s"] for r in runs]))
     gcn_runs = [r["train_s"] for r in runs if "gcn" in r]
     times = {"learned": train_s, "learned-gcn": float(np.mean(gcn_runs)) if gcn_runs else np.nan}

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list
+from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list, load_checkpoint_arg
 from dispatchlab.learning.reduce.cli import config_with
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -105,10 +105,7 @@ def compare(
     from dispatchlab.learning.methods.seed001.data import day_sets, make_day_env
     from dispatchlab.learning.methods.seed001.method import load_method
 
-    try:
-        method = load_method(checkpoint)
-    except (CheckpointError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
+    method = load_checkpoint_arg(load_method, checkpoint)
     cfg = method.config
     sets = day_sets(cfg.case, cfg.pool_seed, cfg.n_train, cfg.heldout_per_cluster)
     names = comma_list(policies)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list
+from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list, load_checkpoint_arg
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_OUT = typer.Option(
@@ -70,16 +70,12 @@ def compare(
 ) -> None:
     """Play the learned runs and the counterparts on the same stress days; print Table 2 and
     the paired tests (Table 3; needs ≥ 2 checkpoints)."""
-    from dispatchlab.learning.checkpoint import CheckpointError
     from dispatchlab.learning.methods.seed002.compare import CompareConfig, summarize
     from dispatchlab.learning.methods.seed002.compare import compare as run_compare
     from dispatchlab.learning.methods.seed002.method import load_method
     from dispatchlab.learning.methods.seed002.stats import paired_tests
 
-    try:
-        methods = [load_method(p) for p in checkpoints]
-    except (CheckpointError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
+    methods = [load_checkpoint_arg(load_method, p) for p in checkpoints]
     names = comma_list(policies)
     try:
         day_ids = tuple(int(d) for d in days.split(",")) if days else None

@@ -8,23 +8,17 @@ dqn, the ablations).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dispatchlab.learning.leaderboard import rows_from_compare
-
-COMPARE_CSV = "seed002_compare.csv"
-RUNS_JSON = "seed002_compare_runs.json"
+from dispatchlab.learning.leaderboard import read_compare_output, rows_from_compare
 
 
 def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     """The rows of seed002 (``docs/benchmarks`` holds its compare output)."""
-    results_dir = Path(results_dir)
-    table = pd.read_csv(results_dir / COMPARE_CSV)
-    runs = json.loads((results_dir / RUNS_JSON).read_text())
+    table, runs = read_compare_output(results_dir, "seed002")
     # mean training time per trained policy (learned, dqn, each ablation: the runs' tags)
     train_s = {
         tag: float(np.mean([r["train_s"] for r in runs if r["tag"] == tag]))

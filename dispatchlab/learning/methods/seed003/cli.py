@@ -11,7 +11,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dispatchlab.cli_common import BAD_INPUT, bad_input, comma_list, summary_table
+from dispatchlab.cli_common import (
+    BAD_INPUT,
+    bad_input,
+    comma_list,
+    load_checkpoint_arg,
+    summary_table,
+)
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 CHECKPOINT_OUT = typer.Option(None, "--out", "-o", help="Checkpoint (.npz) to write.")
@@ -63,15 +69,11 @@ def compare(
 ) -> None:
     """Play MLFACC, the loss-adjusted ranking, random k, the oracle's top k and the full LP on
     the same minutes, every selection certified and repaired to the full optimum."""
-    from dispatchlab.learning.checkpoint import CheckpointError
     from dispatchlab.learning.methods.seed003.compare import CompareConfig, summarize
     from dispatchlab.learning.methods.seed003.compare import compare as run_compare
     from dispatchlab.learning.methods.seed003.method import load_method
 
-    try:
-        method = load_method(checkpoint)
-    except (CheckpointError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from None
+    method = load_checkpoint_arg(load_method, checkpoint)
     names = comma_list(policies)
     try:
         cfg = CompareConfig(

@@ -6,24 +6,19 @@ perfect foresight (the counterpart)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from dispatchlab.learning.leaderboard import rows_from_compare
-
-COMPARE_CSV = "seed004_compare.csv"
-RUNS_JSON = "seed004_compare_runs.json"
+from dispatchlab.learning.leaderboard import read_compare_output, rows_from_compare
 
 
 def leaderboard_rows(results_dir: str | Path) -> pd.DataFrame:
     """The rows of seed004 (``docs/benchmarks`` holds its compare output)."""
     results_dir = Path(results_dir)
-    table = pd.read_csv(results_dir / COMPARE_CSV)
+    table, runs = read_compare_output(results_dir, "seed004")
     table = table[table["policy"] != "perfect"]  # the reference itself
     table = table[table["cost_usd"].notna()]  # days of a baseline whose training diverged
-    runs = json.loads((results_dir / RUNS_JSON).read_text())
     train_s = {k: float(v) for k, v in runs.get("train_s", {}).items()}
     for info in runs.get("runs", []):  # the ablations' training times, per variant
         for key, value in info.items():

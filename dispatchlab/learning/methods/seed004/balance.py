@@ -23,8 +23,8 @@ the unit of lowest marginal cost (fuel + carbon at the proposal's output) first 
 dearest first, as an economic dispatch without the network would; ``"proportional"`` moves
 every unit in proportion to its room. On a quick-trained policy (seed 0, test days 75–79)
 merit gave 0.46 % gap through the safety layer against 1.55 % for proportional and 3.0 %
-without a completion (``benchmarks/bench_seed004_balance.py``). Neither looks at line flows: an overload it causes is
-the safety layer's to repair.
+without a completion (``benchmarks/bench_seed004_balance.py``). Neither looks at line flows:
+an overload it causes is the safety layer's to repair.
 
 Units keep their ramps and capacities (the window), the slack unit included, and wind stays
 ≤ available; a storage request outside the SOC band is cut back to the band (the env

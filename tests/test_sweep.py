@@ -151,3 +151,22 @@ def test_cli_sweep_runs_resumes_and_summarises(tmp_path):
     assert ResultStore(tmp_path).read_manifest()["config"]["params"] == {"sleep_s": 0}
     bad = runner.invoke(app, ["sweep", "toy", "--out", str(tmp_path), "--backend", "dask"])
     assert bad.exit_code == 2
+
+
+def test_a_task_sent_to_a_dead_worker_goes_back_unspent():
+    # a worker that died on its head task (or between tasks) breaks its pipe before the parent
+    # sees its exit: the next send must not crash the sweep, and the task keeps its attempt
+    import multiprocessing as mp
+    from collections import deque
+
+    from dispatchlab.sweep.local import LocalBackend, _Slot
+
+    backend = LocalBackend(PROBE, workers=1, retries=1, prefetch=1)
+    tasks = make_grid(["toy"], {"a": {}, "b": {}}, ["probe"], [7])
+    parent, child = mp.Pipe()
+    child.close()  # the worker's end is gone
+    running = (tasks[0], 1)
+    slot = _Slot(process=None, conn=parent, queue=deque([running]))
+    pending = deque([(tasks[1], 2)])
+    assert backend._assign(slot, pending) is False
+    assert list(pending) == [(tasks[1], 2)] and list(slot.queue) == [running]

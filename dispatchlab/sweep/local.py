@@ -154,13 +154,21 @@ class LocalBackend:
         child.close()
         return _Slot(process, parent)
 
-    def _assign(self, slot: _Slot, pending: deque) -> None:
+    def _assign(self, slot: _Slot, pending: deque) -> bool:
+        """Fill ``slot``'s pipe from ``pending``; False when its worker is gone (the pipe is
+        broken: it died on its head task, or between tasks) — the unsent task goes back to
+        the front of ``pending``, unspent; the death itself is handled where it is seen."""
         while pending and len(slot.queue) < self.depth:
             task, attempt = pending.popleft()
             if not slot.queue:
                 slot.started = time.perf_counter()
             slot.queue.append((task, attempt))
-            slot.conn.send((task, attempt))
+            try:
+                slot.conn.send((task, attempt))
+            except (BrokenPipeError, ConnectionResetError):
+                pending.appendleft(slot.queue.pop())
+                return False
+        return True
 
     def _replace(self, slots: list[_Slot], i: int) -> None:
         _stop(slots[i], kill=True)
@@ -178,8 +186,10 @@ class LocalBackend:
         slots = [self._spawn() for _ in range(min(self.workers, len(pending)))]
         try:
             while pending or any(s.task is not None for s in slots):
-                for slot in slots:
-                    self._assign(slot, pending)
+                for i, slot in enumerate(slots):
+                    if not self._assign(slot, pending) and slot.task is None:
+                        self._replace(slots, i)  # died idle: nothing of its own to report
+                        self._assign(slots[i], pending)
                 busy = [s for s in slots if s.task is not None]
                 handles = [s.conn for s in busy] + [s.process.sentinel for s in busy]
                 ready = set(wait(handles, timeout=self._wait_timeout(busy)))
